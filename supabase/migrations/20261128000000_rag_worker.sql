@@ -1,0 +1,503 @@
+-- rag-worker schema: the ingestion queue, the vector store, and every state transition as a SQL function.
+-- Idempotent: safe to apply again (create ... if not exists / create or replace).
+-- Usable unchanged as a Supabase migration. The embedding dimension below (1536) is rewritten by
+-- `rag-worker migrate` when RAG_EMBEDDING_DIMENSIONS differs; `rag-worker migrate --print` shows the result.
+--
+-- Fencing: a claim hands out (worker_id, lease_token). Every write on behalf of a job passes both; a worker
+-- whose lease was taken over (or whose job was cancelled) gets SQLSTATE RW001 and must stop.
+
+create extension if not exists vector;
+
+-- ───────────────────────────── queue ─────────────────────────────
+create table if not exists rag_ingestion_queue (
+  id               uuid primary key default gen_random_uuid(),
+  status           text not null default 'queued'
+                   check (status in ('queued', 'processing', 'complete', 'failed', 'cancelled')),
+  document_id      text not null,
+  version          text not null default '1',
+  title            text,
+  format           text not null default 'auto',   -- auto | segments | vtt | srt | whisper | text (validated by the worker)
+  payload          jsonb not null,                  -- {"text": "..."} or {"segments": [...]}
+  metadata         jsonb not null default '{}'::jsonb,
+  priority         integer not null default 0,      -- higher runs first
+  submitted_at     timestamptz not null default now(),
+  updated_at       timestamptz not null default now(),
+  started_at       timestamptz,
+  completed_at     timestamptz,
+  attempts         integer not null default 0,      -- counted at claim
+  max_attempts     integer,                         -- null: the worker's RAG_MAX_ATTEMPTS
+  run_at           timestamptz not null default now(), -- not before
+  worker_id        text,
+  lease_token      uuid,
+  lease_expires_at timestamptz,
+  segments_total   integer,
+  segments_done    integer not null default 0,
+  chunks_total     integer,
+  chunks_done      integer not null default 0,
+  chunks_reused    integer not null default 0,
+  tokens_embedded  bigint not null default 0,
+  chunking_signature text,
+  error_detail     text,
+  last_error_category text,
+  attempt_history  jsonb not null default '[]'::jsonb
+);
+
+create index if not exists rag_ingestion_queue_runnable_idx
+  on rag_ingestion_queue (priority desc, run_at, submitted_at) where status = 'queued';
+create index if not exists rag_ingestion_queue_leases_idx
+  on rag_ingestion_queue (lease_expires_at) where status = 'processing';
+create index if not exists rag_ingestion_queue_processing_doc_idx
+  on rag_ingestion_queue (document_id, version) where status = 'processing';
+-- One queued job per document version: a second enqueue updates the queued one (see the trigger below).
+create unique index if not exists rag_ingestion_queue_one_queued_per_version
+  on rag_ingestion_queue (document_id, version) where status = 'queued';
+
+-- ───────────────────────────── output ─────────────────────────────
+create table if not exists rag_documents (
+  document_id     text not null,
+  version         text not null,
+  title           text,
+  metadata        jsonb not null default '{}'::jsonb,
+  chunk_count     integer not null,
+  embedding_model text,
+  job_id          uuid,
+  ingested_at     timestamptz not null default now(),
+  primary key (document_id, version)
+);
+
+create table if not exists rag_chunks (
+  id                bigint generated always as identity primary key,
+  document_id       text not null,
+  version           text not null,
+  chunk_index       integer not null,
+  content           text not null,
+  token_count       integer not null,
+  segment_seq_start integer,
+  segment_seq_end   integer,
+  start_ms          bigint,
+  end_ms            bigint,
+  speakers          text[] not null default '{}',
+  embedding         vector(1536) not null,
+  embedding_model   text not null,
+  content_hash      text not null,
+  metadata          jsonb not null default '{}'::jsonb,
+  job_id            uuid,
+  created_at        timestamptz not null default now(),
+  unique (document_id, version, chunk_index)
+);
+create index if not exists rag_chunks_embedding_hnsw_idx
+  on rag_chunks using hnsw (embedding vector_cosine_ops);
+create index if not exists rag_chunks_reuse_idx
+  on rag_chunks (document_id, content_hash);
+
+-- Chunks of a job in flight. They become visible in rag_chunks all at once when the job completes,
+-- so readers never see a mix of an old and a new ingestion of one document version.
+create table if not exists rag_chunk_staging (
+  job_id            uuid not null references rag_ingestion_queue (id) on delete cascade,
+  chunk_index       integer not null,
+  content           text not null,
+  token_count       integer not null,
+  segment_seq_start integer,
+  segment_seq_end   integer,
+  start_ms          bigint,
+  end_ms            bigint,
+  speakers          text[] not null default '{}',
+  embedding         vector not null,
+  embedding_model   text not null,
+  content_hash      text not null,
+  metadata          jsonb not null default '{}'::jsonb,
+  primary key (job_id, chunk_index)
+);
+
+-- Supabase: tables are reachable through PostgREST; only the service role (which bypasses RLS) may touch them.
+alter table rag_ingestion_queue enable row level security;
+alter table rag_documents enable row level security;
+alter table rag_chunks enable row level security;
+alter table rag_chunk_staging enable row level security;
+
+-- ───────────────────────────── triggers ─────────────────────────────
+-- A plain INSERT of a document version that is already queued does not create a second job:
+-- the queued job takes the new payload, title, format, metadata and priority (latest wins), and the insert
+-- is skipped (INSERT ... RETURNING returns no row; use rag_enqueue() to get the job id back).
+create or replace function rag_queue_before_insert() returns trigger
+language plpgsql as $$
+begin
+  if new.status = 'queued' then
+    update rag_ingestion_queue q
+       set payload = new.payload, title = new.title, format = new.format, metadata = new.metadata,
+           priority = new.priority, run_at = least(q.run_at, new.run_at), updated_at = now()
+     where q.document_id = new.document_id and q.version = new.version and q.status = 'queued';
+    if found then
+      return null;
+    end if;
+  end if;
+  return new;
+end $$;
+
+drop trigger if exists rag_queue_before_insert on rag_ingestion_queue;
+create trigger rag_queue_before_insert before insert on rag_ingestion_queue
+  for each row execute function rag_queue_before_insert();
+
+-- Wakes idle workers listening on channel rag_ingestion_queue.
+create or replace function rag_queue_notify() returns trigger
+language plpgsql as $$
+begin
+  if new.status = 'queued' then
+    perform pg_notify('rag_ingestion_queue', new.id::text);
+  end if;
+  return null;
+end $$;
+
+drop trigger if exists rag_queue_notify on rag_ingestion_queue;
+create trigger rag_queue_notify after insert or update of status, run_at on rag_ingestion_queue
+  for each row execute function rag_queue_notify();
+
+-- ───────────────────────────── helpers ─────────────────────────────
+-- Locks and returns the job row when (worker, token) still hold it; raises RW001 otherwise.
+create or replace function rag_fenced_job(p_job_id uuid, p_worker_id text, p_lease_token uuid)
+returns rag_ingestion_queue
+language plpgsql as $$
+declare
+  j rag_ingestion_queue;
+begin
+  select * into j from rag_ingestion_queue where id = p_job_id for update;
+  if not found then
+    raise exception using errcode = 'RW001', message = format('rag-worker: job %s no longer exists', p_job_id);
+  end if;
+  if j.status <> 'processing' or j.worker_id is distinct from p_worker_id or j.lease_token is distinct from p_lease_token then
+    raise exception using errcode = 'RW001',
+      message = format('rag-worker: lease lost on job %s (status %s, held by %s)', p_job_id, j.status, coalesce(j.worker_id, 'nobody'));
+  end if;
+  return j;
+end $$;
+
+create or replace function rag_history_entry(p_attempt integer, p_worker_id text, p_outcome text, p_detail text)
+returns jsonb language sql stable as $$
+  select jsonb_build_object('attempt', p_attempt, 'worker_id', p_worker_id, 'at', now(),
+                            'outcome', p_outcome, 'detail', left(p_detail, 300));
+$$;
+
+-- ───────────────────────────── transitions ─────────────────────────────
+-- Enqueue (or update the already-queued job of this document version). Returns the job id.
+create or replace function rag_enqueue(
+  p_document_id text, p_version text, p_title text, p_format text, p_payload jsonb,
+  p_metadata jsonb default '{}'::jsonb, p_priority integer default 0, p_max_attempts integer default null)
+returns uuid
+language plpgsql as $$
+declare
+  v_id uuid;
+begin
+  insert into rag_ingestion_queue (document_id, version, title, format, payload, metadata, priority, max_attempts)
+  values (p_document_id, coalesce(p_version, '1'), p_title, coalesce(p_format, 'auto'), p_payload,
+          coalesce(p_metadata, '{}'::jsonb), coalesce(p_priority, 0), p_max_attempts)
+  returning id into v_id;
+  if v_id is null then
+    select id into v_id from rag_ingestion_queue
+     where document_id = p_document_id and version = coalesce(p_version, '1') and status = 'queued';
+  end if;
+  return v_id;
+end $$;
+
+-- Claim up to p_limit runnable jobs: queued and due, or processing with an expired lease (its worker died).
+-- Never two jobs of one document version at once. Attempts are counted here, so a job that kills its worker
+-- every time still ends failed: an expired job that has used all its attempts is failed instead of claimed.
+create or replace function rag_claim_jobs(
+  p_worker_id text, p_limit integer, p_lease_seconds integer, p_default_max_attempts integer default 5)
+returns setof rag_ingestion_queue
+language plpgsql as $$
+begin
+  update rag_ingestion_queue q
+     set status = 'failed', completed_at = now(), updated_at = now(), lease_token = null, lease_expires_at = null,
+         last_error_category = 'worker_lost',
+         error_detail = format('worker %s stopped responding (lease expired) on attempt %s of %s; giving up after %s attempts%s',
+                               q.worker_id, q.attempts, coalesce(q.max_attempts, p_default_max_attempts), q.attempts,
+                               case when q.error_detail is not null then '; last error: ' || q.error_detail else '' end),
+         attempt_history = q.attempt_history || rag_history_entry(q.attempts, q.worker_id, 'lease_expired', 'worker stopped responding')
+   where q.id in (select e.id from rag_ingestion_queue e
+                   where e.status = 'processing' and e.lease_expires_at < now()
+                     and e.attempts >= coalesce(e.max_attempts, p_default_max_attempts)
+                   for update skip locked);
+
+  return query
+  with candidates as (
+    select c.id from rag_ingestion_queue c
+     where ((c.status = 'queued' and c.run_at <= now())
+            or (c.status = 'processing' and c.lease_expires_at < now()))
+       and not exists (select 1 from rag_ingestion_queue o
+                        where o.document_id = c.document_id and o.version = c.version and o.id <> c.id
+                          and o.status = 'processing' and o.lease_expires_at >= now())
+     order by c.priority desc, c.run_at, c.submitted_at
+     limit greatest(p_limit, 0)
+     for update skip locked
+  )
+  update rag_ingestion_queue q
+     set attempt_history = case when q.status = 'processing'
+                                then q.attempt_history || rag_history_entry(q.attempts, q.worker_id, 'lease_expired', 'worker stopped responding')
+                                else q.attempt_history end,
+         status = 'processing', worker_id = p_worker_id, lease_token = gen_random_uuid(),
+         lease_expires_at = now() + make_interval(secs => p_lease_seconds),
+         attempts = q.attempts + 1, started_at = coalesce(q.started_at, now()), updated_at = now()
+    from candidates
+   where q.id = candidates.id
+  returning q.*;
+end $$;
+
+-- Heartbeat: extend the leases this worker still holds. Returns one row per job with held = false when the
+-- lease was lost (taken over, cancelled, released): the worker must stop working on it.
+create or replace function rag_extend_leases(
+  p_worker_id text, p_job_ids uuid[], p_lease_tokens uuid[], p_lease_seconds integer)
+returns table (job_id uuid, held boolean, status text)
+language plpgsql as $$
+begin
+  return query
+  with mine as (
+    select t.job_id, t.lease_token from unnest(p_job_ids, p_lease_tokens) as t(job_id, lease_token)
+  ), extended as (
+    update rag_ingestion_queue q
+       set lease_expires_at = now() + make_interval(secs => p_lease_seconds), updated_at = now()
+      from mine
+     where q.id = mine.job_id and q.lease_token = mine.lease_token
+       and q.worker_id = p_worker_id and q.status = 'processing'
+    returning q.id
+  )
+  select mine.job_id, (extended.id is not null), coalesce(q.status, 'missing')
+    from mine
+    left join extended on extended.id = mine.job_id
+    left join rag_ingestion_queue q on q.id = mine.job_id;
+end $$;
+
+-- Called once parsing and chunking are done: records totals and returns the chunk index to resume from.
+-- Chunks saved by an earlier attempt are kept when the chunking signature (options + input) is unchanged.
+create or replace function rag_start_job(
+  p_job_id uuid, p_worker_id text, p_lease_token uuid,
+  p_segments_total integer, p_chunks_total integer, p_chunking_signature text)
+returns integer
+language plpgsql as $$
+declare
+  j rag_ingestion_queue;
+begin
+  j := rag_fenced_job(p_job_id, p_worker_id, p_lease_token);
+  if j.chunking_signature is distinct from p_chunking_signature then
+    delete from rag_chunk_staging where job_id = p_job_id;
+    update rag_ingestion_queue
+       set chunking_signature = p_chunking_signature, segments_total = p_segments_total, chunks_total = p_chunks_total,
+           segments_done = 0, chunks_done = 0, chunks_reused = 0, tokens_embedded = 0, updated_at = now()
+     where id = p_job_id;
+    return 0;
+  end if;
+  update rag_ingestion_queue
+     set segments_total = p_segments_total, chunks_total = p_chunks_total, updated_at = now()
+   where id = p_job_id;
+  return j.chunks_done;
+end $$;
+
+-- Embeddings already stored for this document (any version) with the same content hash and model.
+create or replace function rag_lookup_embeddings(p_document_id text, p_embedding_model text, p_content_hashes text[])
+returns table (content_hash text, embedding text)
+language sql stable as $$
+  select distinct on (c.content_hash) c.content_hash, c.embedding::text
+    from rag_chunks c
+   where c.document_id = p_document_id and c.embedding_model = p_embedding_model
+     and c.content_hash = any (p_content_hashes);
+$$;
+
+-- Save a batch of chunks and the job's progress in one transaction, only while the caller holds the lease.
+-- p_chunks: jsonb array of {chunk_index, content, token_count, segment_seq_start, segment_seq_end, start_ms,
+-- end_ms, speakers, content_hash, metadata}; p_embeddings: pgvector text literals, same order.
+-- Batches must arrive in order: the first new chunk_index must equal chunks_done. Chunks below chunks_done
+-- (a batch resent after a lost acknowledgement) are ignored. Returns the new chunks_done.
+create or replace function rag_save_chunks(
+  p_job_id uuid, p_worker_id text, p_lease_token uuid, p_embedding_model text,
+  p_chunks jsonb, p_embeddings text[], p_segments_done integer, p_tokens_embedded bigint, p_chunks_reused integer default 0)
+returns integer
+language plpgsql as $$
+declare
+  j rag_ingestion_queue;
+  v_first integer;
+  v_inserted integer;
+begin
+  j := rag_fenced_job(p_job_id, p_worker_id, p_lease_token);
+  if jsonb_array_length(p_chunks) <> coalesce(array_length(p_embeddings, 1), 0) then
+    raise exception 'rag_save_chunks: % chunks but % embeddings', jsonb_array_length(p_chunks), coalesce(array_length(p_embeddings, 1), 0);
+  end if;
+  select min((c.value ->> 'chunk_index')::integer) into v_first
+    from jsonb_array_elements(p_chunks) c
+   where (c.value ->> 'chunk_index')::integer >= j.chunks_done;
+  if v_first is null then
+    return j.chunks_done;  -- everything in this batch was already saved
+  end if;
+  if v_first <> j.chunks_done then
+    raise exception 'rag_save_chunks: job % expects chunk_index % next, got %', p_job_id, j.chunks_done, v_first;
+  end if;
+
+  insert into rag_chunk_staging (job_id, chunk_index, content, token_count, segment_seq_start, segment_seq_end,
+                                 start_ms, end_ms, speakers, embedding, embedding_model, content_hash, metadata)
+  select p_job_id, r.chunk_index, r.content, r.token_count, r.segment_seq_start, r.segment_seq_end,
+         r.start_ms, r.end_ms, coalesce(r.speakers, '{}'), e.embedding::vector, p_embedding_model, r.content_hash,
+         coalesce(r.metadata, '{}'::jsonb)
+    from jsonb_to_recordset(p_chunks) with ordinality as r(chunk_index integer, content text, token_count integer,
+           segment_seq_start integer, segment_seq_end integer, start_ms bigint, end_ms bigint, speakers text[],
+           content_hash text, metadata jsonb, ord bigint)
+    join unnest(p_embeddings) with ordinality as e(embedding, ord) on e.ord = r.ord
+   where r.chunk_index >= j.chunks_done;
+  get diagnostics v_inserted = row_count;
+
+  update rag_ingestion_queue
+     set chunks_done = j.chunks_done + v_inserted,
+         segments_done = greatest(segments_done, p_segments_done),
+         tokens_embedded = tokens_embedded + p_tokens_embedded,
+         chunks_reused = chunks_reused + coalesce(p_chunks_reused, 0),
+         lease_expires_at = greatest(lease_expires_at, now()), updated_at = now()
+   where id = p_job_id;
+  return j.chunks_done + v_inserted;
+end $$;
+
+-- Publish the job's chunks (replacing any earlier ingestion of this document version atomically) and mark it complete.
+create or replace function rag_complete_job(p_job_id uuid, p_worker_id text, p_lease_token uuid)
+returns integer
+language plpgsql as $$
+declare
+  j rag_ingestion_queue;
+  v_count integer;
+  v_model text;
+begin
+  j := rag_fenced_job(p_job_id, p_worker_id, p_lease_token);
+  select count(*), min(embedding_model) into v_count, v_model from rag_chunk_staging where job_id = p_job_id;
+  if j.chunks_total is not null and v_count <> j.chunks_total then
+    raise exception 'rag_complete_job: job % has % of % chunks saved', p_job_id, v_count, j.chunks_total;
+  end if;
+
+  delete from rag_chunks where document_id = j.document_id and version = j.version;
+  insert into rag_chunks (document_id, version, chunk_index, content, token_count, segment_seq_start, segment_seq_end,
+                          start_ms, end_ms, speakers, embedding, embedding_model, content_hash, metadata, job_id)
+  select j.document_id, j.version, s.chunk_index, s.content, s.token_count, s.segment_seq_start, s.segment_seq_end,
+         s.start_ms, s.end_ms, s.speakers, s.embedding, s.embedding_model, s.content_hash, s.metadata, p_job_id
+    from rag_chunk_staging s where s.job_id = p_job_id order by s.chunk_index;
+  delete from rag_chunk_staging where job_id = p_job_id;
+
+  insert into rag_documents (document_id, version, title, metadata, chunk_count, embedding_model, job_id, ingested_at)
+  values (j.document_id, j.version, j.title, j.metadata, v_count, v_model, p_job_id, now())
+  on conflict (document_id, version) do update
+     set title = excluded.title, metadata = excluded.metadata, chunk_count = excluded.chunk_count,
+         embedding_model = excluded.embedding_model, job_id = excluded.job_id, ingested_at = excluded.ingested_at;
+
+  update rag_ingestion_queue
+     set status = 'complete', completed_at = now(), updated_at = now(), lease_token = null, lease_expires_at = null,
+         error_detail = null,
+         attempt_history = attempt_history || rag_history_entry(attempts, p_worker_id, 'complete', null)
+   where id = p_job_id;
+  return v_count;
+end $$;
+
+-- Fail an attempt. With p_retry_in_ms and attempts left, the job goes back to queued at now() + p_retry_in_ms
+-- (chunks saved so far are kept for the next attempt); otherwise it ends failed (saved chunks are dropped).
+-- Returns the resulting status.
+create or replace function rag_fail_job(
+  p_job_id uuid, p_worker_id text, p_lease_token uuid, p_error_detail text, p_error_category text,
+  p_retry_in_ms integer default null, p_default_max_attempts integer default 5)
+returns text
+language plpgsql as $$
+declare
+  j rag_ingestion_queue;
+  v_final boolean;
+  v_history jsonb;
+begin
+  j := rag_fenced_job(p_job_id, p_worker_id, p_lease_token);
+  v_final := p_retry_in_ms is null or j.attempts >= coalesce(j.max_attempts, p_default_max_attempts);
+  v_history := j.attempt_history || rag_history_entry(j.attempts, p_worker_id, p_error_category, p_error_detail);
+  if v_final then
+    delete from rag_chunk_staging where job_id = p_job_id;
+    update rag_ingestion_queue
+       set status = 'failed', completed_at = now(), updated_at = now(), lease_token = null, lease_expires_at = null,
+           last_error_category = p_error_category, attempt_history = v_history,
+           error_detail = case when p_retry_in_ms is null then p_error_detail
+                               else format('%s (gave up after %s attempts)', p_error_detail, j.attempts) end
+     where id = p_job_id;
+    return 'failed';
+  end if;
+  update rag_ingestion_queue
+     set status = 'queued', run_at = now() + make_interval(secs => p_retry_in_ms / 1000.0), updated_at = now(),
+         lease_token = null, lease_expires_at = null, worker_id = null,
+         last_error_category = p_error_category, error_detail = p_error_detail, attempt_history = v_history
+   where id = p_job_id;
+  return 'queued';
+end $$;
+
+-- Give jobs back without using up an attempt (shutdown, or a worker-level fault such as a bad API key).
+-- Saved chunks are kept: the next worker resumes after them. Returns the number released.
+create or replace function rag_release_jobs(
+  p_worker_id text, p_job_ids uuid[], p_lease_tokens uuid[], p_reason text)
+returns integer
+language plpgsql as $$
+declare
+  v_count integer;
+begin
+  with mine as (
+    select t.job_id, t.lease_token from unnest(p_job_ids, p_lease_tokens) as t(job_id, lease_token)
+  )
+  update rag_ingestion_queue q
+     set status = 'queued', attempts = greatest(q.attempts - 1, 0), run_at = now(), updated_at = now(),
+         worker_id = null, lease_token = null, lease_expires_at = null,
+         attempt_history = q.attempt_history || rag_history_entry(q.attempts, p_worker_id, 'released', p_reason)
+    from mine
+   where q.id = mine.job_id and q.lease_token = mine.lease_token and q.worker_id = p_worker_id
+     and q.status = 'processing';
+  get diagnostics v_count = row_count;
+  return v_count;
+end $$;
+
+-- Cancel a queued or processing job. A worker processing it notices at its next heartbeat (or save) and stops;
+-- its staged chunks are dropped, and the chunks already published for that document version stay as they were.
+create or replace function rag_cancel_job(p_job_id uuid)
+returns text
+language plpgsql as $$
+declare
+  v_status text;
+begin
+  update rag_ingestion_queue
+     set status = 'cancelled', completed_at = now(), updated_at = now(), lease_token = null, lease_expires_at = null
+   where id = p_job_id and status in ('queued', 'processing')
+  returning status into v_status;
+  if v_status is null then
+    select status into v_status from rag_ingestion_queue where id = p_job_id;
+    return coalesce(v_status, 'missing');
+  end if;
+  delete from rag_chunk_staging where job_id = p_job_id;
+  return v_status;
+end $$;
+
+-- Re-queue failed (or cancelled) jobs with a fresh set of attempts. p_job_ids null: every failed job.
+-- A job whose document version already has a queued job is left as it is. Returns the ids re-queued.
+create or replace function rag_retry_jobs(p_job_ids uuid[] default null)
+returns setof uuid
+language plpgsql as $$
+begin
+  return query
+  update rag_ingestion_queue q
+     set status = 'queued', attempts = 0, run_at = now(), updated_at = now(), completed_at = null,
+         error_detail = null, last_error_category = null, worker_id = null, lease_token = null, lease_expires_at = null,
+         attempt_history = q.attempt_history || rag_history_entry(q.attempts, null, 'retried', 'retried by request')
+   where ((p_job_ids is null and q.status = 'failed')
+          or (p_job_ids is not null and q.id = any (p_job_ids) and q.status in ('failed', 'cancelled')))
+     and not exists (select 1 from rag_ingestion_queue o
+                      where o.document_id = q.document_id and o.version = q.version and o.status = 'queued')
+  returning q.id;
+end $$;
+
+-- ───────────────────────────── retrieval ─────────────────────────────
+-- The best chunks for a query embedding (cosine), optionally within one document (and version).
+create or replace function rag_match_chunks(
+  p_query_embedding vector, p_match_count integer default 5,
+  p_document_id text default null, p_version text default null)
+returns table (document_id text, version text, chunk_index integer, content text, start_ms bigint, end_ms bigint,
+               speakers text[], segment_seq_start integer, segment_seq_end integer, title text, score double precision)
+language sql stable as $$
+  select c.document_id, c.version, c.chunk_index, c.content, c.start_ms, c.end_ms, c.speakers,
+         c.segment_seq_start, c.segment_seq_end, d.title, 1 - (c.embedding <=> p_query_embedding) as score
+    from rag_chunks c
+    left join rag_documents d on d.document_id = c.document_id and d.version = c.version
+   where (p_document_id is null or c.document_id = p_document_id)
+     and (p_version is null or c.version = p_version)
+   order by c.embedding <=> p_query_embedding
+   limit greatest(p_match_count, 1);
+$$;
