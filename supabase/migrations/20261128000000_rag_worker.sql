@@ -332,14 +332,14 @@ begin
 
   insert into rag_chunk_staging (job_id, chunk_index, content, token_count, segment_seq_start, segment_seq_end,
                                  start_ms, end_ms, speakers, embedding, embedding_model, content_hash, metadata)
-  select p_job_id, r.chunk_index, r.content, r.token_count, r.segment_seq_start, r.segment_seq_end,
-         r.start_ms, r.end_ms, coalesce(r.speakers, '{}'), e.embedding::vector, p_embedding_model, r.content_hash,
-         coalesce(r.metadata, '{}'::jsonb)
-    from jsonb_to_recordset(p_chunks) with ordinality as r(chunk_index integer, content text, token_count integer,
-           segment_seq_start integer, segment_seq_end integer, start_ms bigint, end_ms bigint, speakers text[],
-           content_hash text, metadata jsonb, ord bigint)
+  select p_job_id, (r.c ->> 'chunk_index')::integer, r.c ->> 'content', (r.c ->> 'token_count')::integer,
+         (r.c ->> 'segment_seq_start')::integer, (r.c ->> 'segment_seq_end')::integer,
+         (r.c ->> 'start_ms')::bigint, (r.c ->> 'end_ms')::bigint,
+         coalesce(array(select jsonb_array_elements_text(r.c -> 'speakers')), '{}'),
+         e.embedding::vector, p_embedding_model, r.c ->> 'content_hash', coalesce(r.c -> 'metadata', '{}'::jsonb)
+    from jsonb_array_elements(p_chunks) with ordinality as r(c, ord)
     join unnest(p_embeddings) with ordinality as e(embedding, ord) on e.ord = r.ord
-   where r.chunk_index >= j.chunks_done;
+   where (r.c ->> 'chunk_index')::integer >= j.chunks_done;
   get diagnostics v_inserted = row_count;
 
   update rag_ingestion_queue

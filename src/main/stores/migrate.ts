@@ -1,0 +1,49 @@
+/** Applies the schema (supabase/migrations/*.sql) and checks that the database matches the configuration. */
+import fs from 'node:fs';
+import { WorkerFatalError } from '../../shared/errors.ts';
+import type { SqlClient } from './sql-client.ts';
+
+const MIGRATIONS_DIR = new URL('../../../supabase/migrations/', import.meta.url);
+const FILE_DIMENSIONS = 1536;
+/** Serialises concurrent `migrate` runs (several workers starting at once). */
+const MIGRATE_LOCK_KEY = 7_261_128;
+
+/** The migration SQL, with the embedding dimension set to `dimensions`. */
+export function migrationSql(dimensions: number): string {
+  const files = fs.readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql')).sort();
+  const sql = files.map((f) => fs.readFileSync(new URL(f, MIGRATIONS_DIR), 'utf8')).join('\n');
+  return sql.replaceAll(`vector(${FILE_DIMENSIONS})`, `vector(${dimensions})`);
+}
+
+export async function migrate(sql: SqlClient, dimensions: number): Promise<void> {
+  await sql.exec(
+    `set client_min_messages = warning;\nbegin;\nselect pg_advisory_xact_lock(${MIGRATE_LOCK_KEY});\n${migrationSql(dimensions)}\ncommit;`,
+  );
+  await checkSchema(sql, dimensions);
+}
+
+/**
+ * Worker-level check at start-up (and after a worker-level fault): pgvector present, schema applied,
+ * and rag_chunks.embedding has the configured dimension. Throws WorkerFatalError saying what to fix.
+ */
+export async function checkSchema(sql: SqlClient, dimensions: number): Promise<void> {
+  const rows = await sql.query<{ has_vector: boolean; has_queue: boolean; has_fn: boolean; dims: number | null }>(`
+    select exists (select 1 from pg_extension where extname = 'vector') as has_vector,
+           to_regclass('rag_ingestion_queue') is not null as has_queue,
+           exists (select 1 from pg_proc where proname = 'rag_claim_jobs') as has_fn,
+           (select a.atttypmod from pg_attribute a
+             where a.attrelid = to_regclass('rag_chunks') and a.attname = 'embedding' and not a.attisdropped) as dims`);
+  const r = rows[0];
+  if (!r.has_vector) {
+    throw new WorkerFatalError('pgvector is not installed in this database: run `rag-worker migrate` (needs the vector extension available on the server)');
+  }
+  if (!r.has_queue || !r.has_fn || r.dims === null) {
+    throw new WorkerFatalError('the rag-worker schema is missing: run `rag-worker migrate` (or apply supabase/migrations/*.sql)');
+  }
+  if (Number(r.dims) !== dimensions) {
+    throw new WorkerFatalError(
+      `RAG_EMBEDDING_DIMENSIONS=${dimensions} but rag_chunks.embedding is vector(${r.dims}): set RAG_EMBEDDING_DIMENSIONS=${r.dims}, ` +
+        'or use a model of that size (changing the table\'s dimension means re-creating rag_chunks)',
+    );
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * Configuration: one table of settings (name, default, rule, description), one resolve function that
+ * validates every value and freezes the result. Every error names the variable and the bad value
+ * (secrets are never echoed). Pure: the caller passes the environment in.
+ */
+import os from 'node:os';
+import { z } from 'zod';
+
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((v) => ['true', 'false', '1', '0', 'yes', 'no', 'on', 'off', ''].includes(v), 'expected true or false')
+  .transform((v) => ['true', '1', 'yes', 'on'].includes(v));
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/, 'expected a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+const optionalInt = (min: number, max: number) => z.union([z.literal('').transform(() => undefined), int(min, max)]);
+const url = z.string().trim().url('expected a URL');
+const optionalUrl = z.union([z.literal('').transform(() => undefined), url]);
+const text = z.string().trim();
+const optionalText = text.transform((v) => (v === '' ? undefined : v));
+
+interface SettingSpec {
+  env: string;
+  default: string;
+  schema: z.ZodType<unknown, string>;
+  secret?: boolean;
+  doc: string;
+}
+
+/** Every setting a user can touch. README's configuration table mirrors this list (`rag-worker config`). */
+export const SETTINGS = {
+  databaseUrl: { env: 'DATABASE_URL', default: '', schema: optionalText, secret: true, doc: 'PostgreSQL connection string (pgvector required). Empty: the embedded PGlite database.' },
+  supabaseUrl: { env: 'SUPABASE_URL', default: '', schema: optionalUrl, doc: 'Supabase project URL (the supabase-js backend is not available yet: use DATABASE_URL).' },
+  supabaseServiceRoleKey: { env: 'SUPABASE_SERVICE_ROLE_KEY', default: '', schema: optionalText, secret: true, doc: 'Supabase service-role key (with SUPABASE_URL).' },
+  dataDir: { env: 'RAG_DATA_DIR', default: './.rag-worker', schema: text.min(1, 'must not be empty'), doc: 'Where the embedded database keeps its files.' },
+  openaiApiKey: { env: 'OPENAI_API_KEY', default: '', schema: optionalText, secret: true, doc: 'Embedding API key. Empty: the built-in offline embedder (lexical feature hashing, not semantic).' },
+  openaiBaseUrl: { env: 'OPENAI_BASE_URL', default: '', schema: optionalUrl, doc: 'Any OpenAI-compatible endpoint (Azure, Ollama, vLLM, TEI), e.g. http://localhost:11434/v1.' },
+  embeddingModel: { env: 'RAG_EMBEDDING_MODEL', default: 'text-embedding-3-small', schema: text.min(1, 'must not be empty'), doc: 'Embedding model name sent to the provider; also decides the tokenizer.' },
+  embeddingDimensions: { env: 'RAG_EMBEDDING_DIMENSIONS', default: '1536', schema: int(1, 16000), doc: 'Vector size; must match rag_chunks.embedding (set at migrate time).' },
+  embeddingBatch: { env: 'RAG_EMBEDDING_BATCH', default: '16', schema: int(1, 2048), doc: 'Inputs per embedding request (the API allows 2048 inputs / 300,000 tokens).' },
+  embeddingCharLimit: { env: 'RAG_EMBEDDING_CHAR_LIMIT', default: '1200', schema: int(50, 100000), doc: 'Maximum characters per chunk.' },
+  chunkMaxTokens: { env: 'RAG_CHUNK_MAX_TOKENS', default: '512', schema: int(16, 8191), doc: 'Maximum tokens per chunk, counted with the model\'s tokenizer (API limit 8191).' },
+  embeddingRpm: { env: 'RAG_EMBEDDING_RPM', default: '', schema: optionalInt(1, 100_000_000), doc: 'Requests per minute allowed by your account (empty: learned from x-ratelimit-* headers).' },
+  embeddingTpm: { env: 'RAG_EMBEDDING_TPM', default: '', schema: optionalInt(1, 10_000_000_000), doc: 'Tokens per minute allowed by your account (empty: learned from x-ratelimit-* headers).' },
+  embeddingConcurrency: { env: 'RAG_EMBEDDING_CONCURRENCY', default: '8', schema: int(1, 256), doc: 'Embedding requests in flight at once, across all jobs.' },
+  embeddingTimeoutMs: { env: 'RAG_EMBEDDING_TIMEOUT_MS', default: '60000', schema: int(100, 600_000), doc: 'Timeout of one embedding request.' },
+  providerRetries: { env: 'RAG_PROVIDER_RETRIES', default: '6', schema: int(0, 100), doc: 'Retries of one provider request (429, 5xx, network) before the job is re-queued with backoff.' },
+  pollIntervalMs: { env: 'RAG_POLL_INTERVAL_MS', default: '10000', schema: int(50, 3_600_000), doc: 'How often an idle worker polls the queue (LISTEN/NOTIFY wakes it sooner on a direct connection).' },
+  maxConcurrentJobs: { env: 'RAG_MAX_CONCURRENT_JOBS', default: '4', schema: int(1, 1000), doc: 'Jobs processed at once by this worker.' },
+  threads: { env: 'RAG_THREADS', default: '', schema: optionalInt(1, 256), doc: 'Chunking threads (empty: os.availableParallelism()).' },
+  workerId: { env: 'RAG_WORKER_ID', default: '', schema: optionalText, doc: 'Name of this worker in the queue (empty: host-pid-random).' },
+  leaseSeconds: { env: 'RAG_LEASE_SECONDS', default: '30', schema: int(2, 3600), doc: 'Lease of a claimed job; heartbeats renew it every third of it. A dead worker\'s jobs are claimable after it.' },
+  maxAttempts: { env: 'RAG_MAX_ATTEMPTS', default: '5', schema: int(1, 100), doc: 'Attempts per job (counted at claim) for jobs whose max_attempts column is null.' },
+  retryBaseMs: { env: 'RAG_RETRY_BASE_MS', default: '5000', schema: int(0, 3_600_000), doc: 'First re-queue delay after a transient failure; doubles each attempt, with jitter.' },
+  retryMaxMs: { env: 'RAG_RETRY_MAX_MS', default: '600000', schema: int(0, 86_400_000), doc: 'Cap of the re-queue delay.' },
+  shutdownGraceMs: { env: 'RAG_SHUTDOWN_GRACE_MS', default: '20000', schema: int(0, 600_000), doc: 'On SIGTERM/SIGINT: time to finish in-flight work before unfinished jobs are released.' },
+  logFormat: { env: 'RAG_LOG_FORMAT', default: 'auto', schema: z.enum(['auto', 'pretty', 'json']), doc: 'auto: human-readable on a TTY, JSON lines otherwise.' },
+  logLevel: { env: 'RAG_LOG_LEVEL', default: 'info', schema: z.enum(['debug', 'info', 'warn', 'error']), doc: 'Minimum log level.' },
+  enableClaudeAnalysis: { env: 'RAG_ENABLE_CLAUDE_ANALYSIS', default: 'false', schema: bool, doc: 'Claude context/analysis per chunk (not in this version: a warning is logged and it is skipped).' },
+  claudeConcurrency: { env: 'RAG_CLAUDE_CONCURRENCY', default: '3', schema: int(1, 64), doc: 'Claude requests in flight at once.' },
+  anthropicApiKey: { env: 'ANTHROPIC_API_KEY', default: '', schema: optionalText, secret: true, doc: 'Claude API key (with RAG_ENABLE_CLAUDE_ANALYSIS).' },
+} satisfies Record<string, SettingSpec>;
+
+type Settings = typeof SETTINGS;
+type Parsed<K extends keyof Settings> = z.output<Settings[K]['schema']>;
+
+export type StoreKind = 'postgres' | 'embedded' | 'supabase';
+export type EmbedderKind = 'openai' | 'local';
+
+export type Config = { readonly [K in keyof Settings]: Parsed<K> } & {
+  readonly store: StoreKind;
+  readonly embedder: EmbedderKind;
+  readonly workerId: string;
+  readonly threads: number;
+  readonly heartbeatMs: number;
+};
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export type Overrides = Partial<Record<keyof Settings, string | number | boolean | undefined>>;
+
+/**
+ * Validate the environment (plus CLI overrides, which win) and return a frozen Config.
+ * Throws ConfigError listing one line per bad value.
+ */
+export function resolveConfig(env: Record<string, string | undefined>, overrides: Overrides = {}): Config {
+  const problems: string[] = [];
+  const out: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(SETTINGS) as [keyof Settings, SettingSpec][]) {
+    const override = overrides[key];
+    const raw = override !== undefined ? String(override) : (env[spec.env] ?? spec.default);
+    const result = spec.schema.safeParse(raw);
+    if (result.success) {
+      out[key] = result.data;
+    } else {
+      const shown = spec.secret ? '(hidden)' : JSON.stringify(raw);
+      problems.push(`${spec.env}=${shown}: ${result.error.issues.map((i) => i.message).join('; ')}`);
+    }
+  }
+  if (problems.length === 0) problems.push(...crossChecks(out));
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const store: StoreKind = out.databaseUrl ? 'postgres' : out.supabaseUrl || out.supabaseServiceRoleKey ? 'supabase' : 'embedded';
+  const leaseSeconds = out.leaseSeconds as number;
+  return Object.freeze({
+    ...(out as { [K in keyof Settings]: Parsed<K> }),
+    store,
+    embedder: out.openaiApiKey || out.openaiBaseUrl ? 'openai' : 'local',
+    workerId: (out.workerId as string | undefined) ?? defaultWorkerId(),
+    threads: (out.threads as number | undefined) ?? Math.max(1, os.availableParallelism()),
+    heartbeatMs: Math.max(500, Math.floor((leaseSeconds * 1000) / 3)),
+  }) as Config;
+}
+
+function crossChecks(c: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  if (c.supabaseUrl && !c.supabaseServiceRoleKey && !c.databaseUrl) {
+    problems.push('SUPABASE_URL is set but SUPABASE_SERVICE_ROLE_KEY is missing (or set DATABASE_URL to use a direct connection)');
+  }
+  if (c.supabaseServiceRoleKey && !c.supabaseUrl && !c.databaseUrl) {
+    problems.push('SUPABASE_SERVICE_ROLE_KEY is set but SUPABASE_URL is missing');
+  }
+  if (c.databaseUrl) {
+    const u = String(c.databaseUrl);
+    if (!/^postgres(ql)?:\/\//.test(u)) problems.push('DATABASE_URL: expected a postgres:// or postgresql:// URL');
+  }
+  if (c.enableClaudeAnalysis && !c.anthropicApiKey) {
+    problems.push('RAG_ENABLE_CLAUDE_ANALYSIS=true needs ANTHROPIC_API_KEY');
+  }
+  if ((c.retryMaxMs as number) < (c.retryBaseMs as number)) {
+    problems.push(`RAG_RETRY_MAX_MS=${c.retryMaxMs}: must be at least RAG_RETRY_BASE_MS (${c.retryBaseMs})`);
+  }
+  return problems;
+}
+
+function defaultWorkerId(): string {
+  return `${os.hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** The secret values in a config, for redaction. */
+export function secretsOf(config: Config): string[] {
+  return (Object.entries(SETTINGS) as [keyof Settings, SettingSpec][])
+    .filter(([, spec]) => spec.secret)
+    .map(([key]) => config[key])
+    .filter((v): v is string => typeof v === 'string' && v.length > 0);
+}
+
+/** Rows for `rag-worker config` and the README table: env name, default, effective value (secrets hidden). */
+export function describeConfig(config?: Config): { env: string; default: string; value?: string; doc: string }[] {
+  return (Object.entries(SETTINGS) as [keyof Settings, SettingSpec][]).map(([key, spec]) => ({
+    env: spec.env,
+    default: spec.default,
+    value: config === undefined ? undefined : spec.secret ? (config[key] ? '(set)' : '') : String(config[key] ?? ''),
+    doc: spec.doc,
+  }));
+}

@@ -1,0 +1,65 @@
+/** Clock timestamps of cue formats (VTT, SRT, stamped plain text). Pure. */
+import { BadInputError } from '../errors.ts';
+import { quote } from './clean-text.ts';
+
+// [h+:]m:s[.fff] — hours optional and unbounded; minutes and seconds 1-2 digits (Teams writes
+// "0:0:3.490" and "0:8:44.690"); fraction after "." or "," (SRT), 1-9 digits, read as a decimal.
+const CLOCK = /^(?:(\d+):)?(\d{1,2}):(\d{1,2})(?:[.,](\d{1,9}))?$/;
+
+/** Milliseconds of a clock timestamp, or null when it is not one (bad shape, minutes/seconds >= 60). */
+export function parseClock(raw: string): number | null {
+  const m = CLOCK.exec(raw.trim());
+  if (!m) return null;
+  const hours = m[1] === undefined ? 0 : Number(m[1]);
+  const minutes = Number(m[2]);
+  const seconds = Number(m[3]);
+  if (minutes >= 60 || seconds >= 60) return null;
+  const fraction = m[4] === undefined ? 0 : Math.round(Number(`0.${m[4]}`) * 1000);
+  return ((hours * 60 + minutes) * 60 + seconds) * 1000 + fraction;
+}
+
+/** 3723004 -> "01:02:03.004" (for messages). */
+export function formatMs(ms: number): string {
+  const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
+  const hours = Math.floor(ms / 3_600_000);
+  const minutes = Math.floor(ms / 60_000) % 60;
+  const seconds = Math.floor(ms / 1000) % 60;
+  return `${pad(hours)}:${pad(minutes)}:${pad(seconds)}.${pad(ms % 1000, 3)}`;
+}
+
+export interface CueTiming {
+  startMs: number;
+  endMs: number;
+  /** Whatever follows the end timestamp (VTT cue settings such as "align:start position:0%"). */
+  settings: string;
+}
+
+const ARROW = '-->';
+
+/** True when the line is meant as a timing line (contains "-->"); it may still be malformed. */
+export function isTimingLine(line: string): boolean {
+  return line.includes(ARROW);
+}
+
+/**
+ * Parses "start --> end [settings]". `where` prefixes errors, e.g. `vtt: cue 17 (line 52)`.
+ * Throws BadInputError on a bad timestamp or an end before the start.
+ */
+export function parseCueTiming(line: string, where: string): CueTiming {
+  const arrow = line.indexOf(ARROW);
+  const startRaw = line.slice(0, arrow).trim();
+  const rest = line.slice(arrow + ARROW.length).trim();
+  const endRaw = rest.split(/\s+/, 1)[0] ?? '';
+  const settings = rest.slice(endRaw.length).trim();
+  const startMs = parseClock(startRaw);
+  if (startMs === null) throw new BadInputError(`${where}: bad timestamp ${quote(startRaw)}`);
+  const endMs = parseClock(endRaw);
+  if (endMs === null) {
+    const shown = endRaw === '' ? 'missing end timestamp after "-->"' : `bad timestamp ${quote(endRaw)}`;
+    throw new BadInputError(`${where}: ${shown}`);
+  }
+  if (endMs < startMs) {
+    throw new BadInputError(`${where}: end ${formatMs(endMs)} is before start ${formatMs(startMs)}`);
+  }
+  return { startMs, endMs, settings };
+}

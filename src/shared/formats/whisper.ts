@@ -1,0 +1,80 @@
+/**
+ * Whisper / faster-whisper / WhisperX JSON -> Segment[]. Pure.
+ *
+ * Accepts `{ segments: [{ start, end, text, speaker? }, ...], ... }` (times in SECONDS, floats)
+ * or a top-level array of such segments. Other fields (id, seek, tokens, words, avg_logprob,
+ * ...) are ignored. A `{ text }` object without segments (the OpenAI API's plain json response)
+ * becomes one untimed segment, with a warning. Times are rounded to whole milliseconds.
+ * With speakers (WhisperX diarisation) a speaker's consecutive segments are joined and a
+ * segment without a speaker continues the previous one; without speakers one segment each.
+ */
+import { BadInputError } from '../errors.ts';
+import type { Segment } from '../types.ts';
+import { describeValue, oneLine } from './clean-text.ts';
+import { mergeCues, type Cue } from './merge-cues.ts';
+
+/** JSON.parse with the BadInputError this project wants ("<format>: text is not JSON: ..."). */
+export function parseJsonText(text: string, format: string): unknown {
+  try {
+    return JSON.parse(text.replace(/^\uFEFF/, ''));
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new BadInputError(`${format}: text is not JSON: ${oneLine(reason, 120)}`);
+  }
+}
+
+/** True when `value` has the shape of a Whisper result: {segments:[{start,end}...]} or [{start,end}...]. */
+export function looksLikeWhisper(value: unknown): boolean {
+  const list = Array.isArray(value) ? value : isRecord(value) ? value.segments : undefined;
+  if (!Array.isArray(list) || list.length === 0) return false;
+  const first: unknown = list[0];
+  return isRecord(first) && typeof first.start === 'number' && typeof first.end === 'number';
+}
+
+export function parseWhisper(text: string): { segments: Segment[]; warnings: string[] } {
+  return parseWhisperValue(parseJsonText(text, 'whisper'));
+}
+
+export function parseWhisperValue(value: unknown): { segments: Segment[]; warnings: string[] } {
+  if (isRecord(value) && value.segments === undefined && typeof value.text === 'string') {
+    const warning = 'whisper: no "segments" array; used the top-level "text" as one segment without timestamps';
+    return { segments: mergeCues([{ text: value.text, speaker: null, startMs: null, endMs: null }], { inheritSpeaker: false }), warnings: [warning] };
+  }
+  const list = Array.isArray(value) ? value : isRecord(value) ? value.segments : value;
+  const path = Array.isArray(value) ? '' : 'segments';
+  if (!Array.isArray(list)) {
+    const got = isRecord(value) ? `an object whose "segments" is ${describeValue(value.segments)}` : describeValue(value);
+    throw new BadInputError(`whisper: expected {"segments": [{"start", "end", "text"}, ...]}, got ${got}`);
+  }
+  const cues = list.map((item, i) => readSegment(item, `whisper: ${path}[${i}]`));
+  const hasSpeakers = cues.some((cue) => cue.speaker !== null);
+  return { segments: mergeCues(cues, { inheritSpeaker: hasSpeakers }), warnings: [] };
+}
+
+function readSegment(item: unknown, where: string): Cue {
+  if (!isRecord(item)) throw new BadInputError(`${where}: expected an object, got ${describeValue(item)}`);
+  const startMs = seconds(item.start, `${where}.start`);
+  const endMs = seconds(item.end, `${where}.end`);
+  if (endMs < startMs) {
+    throw new BadInputError(`${where}: end ${item.end} is before start ${item.start} (seconds)`);
+  }
+  if (typeof item.text !== 'string') {
+    throw new BadInputError(`${where}.text: expected a string, got ${describeValue(item.text)}`);
+  }
+  const speaker = item.speaker;
+  if (speaker !== undefined && speaker !== null && typeof speaker !== 'string') {
+    throw new BadInputError(`${where}.speaker: expected a string or null, got ${describeValue(speaker)}`);
+  }
+  return { text: item.text, speaker: speaker ?? null, startMs, endMs };
+}
+
+function seconds(value: unknown, where: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new BadInputError(`${where}: expected a non-negative number of seconds, got ${describeValue(value)}`);
+  }
+  return Math.round(value * 1000);
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,148 @@
+/**
+ * Splits a run of text that is too long for one chunk (a sentence without punctuation, a run of
+ * CJK, "aaaa…") into pieces that each fit a token and a character budget on their own.
+ *
+ * Cuts are token boundaries found by decoding a prefix of the tokens and checking it against the
+ * original text: a prefix that ends inside a multi-byte character decodes to U+FFFD, does not
+ * match, and the cut backs off one token. Among the clean cuts, a whitespace or clause boundary
+ * near the end of the piece is preferred, then a boundary that keeps combining marks, ZWJ
+ * sequences and surrogate pairs together. Every piece's token count is the exact count of its own
+ * text (one encode per piece), so the work is linear in the length of the run.
+ */
+import type { TokenCounter } from './token-counter.ts';
+import { isWhitespaceAt, skipWhitespace, trimEndIndex } from './sentence-split.ts';
+import type { TextSpan } from './sentence-split.ts';
+
+export interface TokenSpan extends TextSpan {
+  /** Exact token count of text.slice(start, coreEnd). */
+  tokens: number;
+}
+
+/** First guess of characters per token for the encode window; the window doubles when too small. */
+const WINDOW_CHARS_PER_TOKEN = 6;
+
+/**
+ * Pieces covering text[from, to): consecutive (piece i's end is piece i+1's start), no piece
+ * empty, each with tokens ≤ maxTokens and coreEnd - start ≤ maxChars.
+ * Throws if a single character needs more than maxTokens tokens.
+ */
+export function splitByTokens(
+  text: string,
+  from: number,
+  to: number,
+  maxTokens: number,
+  maxChars: number,
+  counter: TokenCounter,
+): TokenSpan[] {
+  const pieces: TokenSpan[] = [];
+  let start = skipWhitespace(text, from, to);
+  let limit = maxTokens;
+  while (start < to) {
+    const length = cleanCutLength(text, start, to, limit, maxChars, counter);
+    const coreEnd = trimEndIndex(text, start, start + length);
+    const tokens = counter.encode(text.slice(start, coreEnd)).length;
+    if (tokens > maxTokens) {
+      // The piece alone tokenizes longer than its prefix did inside the window: aim lower.
+      limit -= tokens - maxTokens;
+      if (limit < 1) throw tooSmall(text, start, maxTokens);
+      continue;
+    }
+    const end = skipWhitespace(text, coreEnd, to);
+    pieces.push({ start, coreEnd, end, tokens });
+    start = end;
+    limit = maxTokens;
+  }
+  return pieces;
+}
+
+/** Length of the longest clean piece starting at `start` (then nudged back to a nicer boundary). */
+function cleanCutLength(
+  text: string,
+  start: number,
+  to: number,
+  limit: number,
+  maxChars: number,
+  counter: TokenCounter,
+): number {
+  const room = Math.min(to - start, maxChars);
+  let window = Math.min(room, limit * WINDOW_CHARS_PER_TOKEN + 16);
+  let tokens = counter.encode(text.slice(start, start + codePointFloor(text, start, start + window)));
+  while (tokens.length <= limit && window < room) {
+    window = Math.min(room, window * 2);
+    tokens = counter.encode(text.slice(start, start + codePointFloor(text, start, start + window)));
+  }
+  let length: number;
+  if (tokens.length <= limit) {
+    length = codePointFloor(text, start, start + window) - start;
+  } else {
+    length = decodedPrefixLength(text, start, tokens, limit, counter);
+  }
+  if (start + length < to) length = preferredCut(text, start, length);
+  return length;
+}
+
+/** Char length of the longest clean token prefix with at most `limit` tokens. */
+function decodedPrefixLength(
+  text: string,
+  start: number,
+  tokens: Uint32Array | number[],
+  limit: number,
+  counter: TokenCounter,
+): number {
+  for (let k = limit; k > 0; k--) {
+    const prefix = counter.decode(tokens.slice(0, k));
+    if (prefix.length > 0 && text.startsWith(prefix, start)) return prefix.length;
+  }
+  throw tooSmall(text, start, limit);
+}
+
+function tooSmall(text: string, index: number, maxTokens: number): Error {
+  const codePoint = text.codePointAt(index) ?? 0;
+  return new Error(
+    `maxTokens: ${maxTokens} tokens cannot hold the character U+${codePoint.toString(16).toUpperCase().padStart(4, '0')}; raise maxTokens`,
+  );
+}
+
+/** `index`, moved back one unit if it would cut a surrogate pair; never below start + 1. */
+function codePointFloor(text: string, start: number, index: number): number {
+  if (index >= text.length || index <= start + 1) return index;
+  const before = text.charCodeAt(index - 1);
+  const after = text.charCodeAt(index);
+  if (before >= 0xd800 && before <= 0xdbff && after >= 0xdc00 && after <= 0xdfff) return index - 1;
+  return index;
+}
+
+const CLAUSE_END = /[,;:，、；：]/;
+const CJK_CLAUSE_END = /[，、；：]/;
+/** Characters that must stay with the character before them. */
+const JOINS_PREVIOUS = /[\p{M}\u200d\ufe00-\ufe0f\u{1F3FB}-\u{1F3FF}\u{E0020}-\u{E007F}]/u;
+
+/**
+ * A cut no later than `length`: the last clause end (in the last 30%), else the last whitespace
+ * (in the last 50%), else the last position that does not split a grapheme-like cluster (in the
+ * last 16 units), else `length` itself.
+ */
+function preferredCut(text: string, start: number, length: number): number {
+  const end = start + length;
+  if (isWhitespaceAt(text, end)) return length;
+  for (let i = end; i > start + Math.floor(length * 0.7); i--) {
+    const previous = text[i - 1];
+    if (CLAUSE_END.test(previous) && (CJK_CLAUSE_END.test(previous) || isWhitespaceAt(text, i))) {
+      return i - start;
+    }
+  }
+  for (let i = end - 1; i > start + Math.floor(length * 0.5); i--) {
+    if (isWhitespaceAt(text, i)) return i - start;
+  }
+  for (let i = end; i > Math.max(start, end - 16); i--) {
+    if (!splitsCluster(text, i)) return i - start;
+  }
+  return length;
+}
+
+function splitsCluster(text: string, index: number): boolean {
+  if (text.charCodeAt(index - 1) === 0x200d) return true;
+  const next = text.codePointAt(index);
+  if (next === undefined) return false;
+  return (next >= 0xdc00 && next <= 0xdfff) || JOINS_PREVIOUS.test(String.fromCodePoint(next));
+}
