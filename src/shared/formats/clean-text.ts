@@ -19,9 +19,7 @@ const BOM = /\uFEFF/g;
 
 /** Removes characters that are never text: BOM, C0 controls (not \t \n \r), DEL, lone surrogates. */
 export function removeInvalidChars(text: string): string {
-  let out = text.replace(CONTROL_CHARS, '').replace(BOM, '');
-  if (!out.isWellFormed()) out = out.replace(LONE_SURROGATES, '');
-  return out;
+  return text.replace(CONTROL_CHARS, '').replace(BOM, '').replace(LONE_SURROGATES, '');
 }
 
 /** Whole-file hygiene that keeps line numbers: invalid chars removed, CRLF / CR -> LF. */
@@ -36,18 +34,19 @@ export function cleanSegmentText(text: string): string {
 
 const BINARY_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFD]/g;
 const BINARY_RATIO = 0.1;
+const BINARY_MIN_CHARS = 8;
 
 /**
- * Throws when more than 10% of the characters are control characters (other than \t \n \r),
- * U+FFFD replacement characters (what invalid UTF-8 decodes to) or lone surrogates:
- * that is a binary file or a wrong encoding, not a transcript with a few stray bytes.
+ * Throws when more than 10% of the characters (and at least 8 of them) are control characters
+ * (other than \t \n \r), U+FFFD replacement characters (what invalid UTF-8 decodes to) or lone
+ * surrogates: that is a binary file or a wrong encoding (UTF-16 read as UTF-8), not a transcript
+ * with a few stray bytes (those are removed by normaliseRawText).
  */
 export function assertNotBinary(text: string, where = 'payload.text'): void {
   if (text.length === 0) return;
-  let bad = text.match(BINARY_CHARS)?.length ?? 0;
-  if (!text.isWellFormed()) bad += text.match(LONE_SURROGATES)?.length ?? 0;
+  const bad = (text.match(BINARY_CHARS)?.length ?? 0) + (text.match(LONE_SURROGATES)?.length ?? 0);
   const ratio = bad / text.length;
-  if (ratio > BINARY_RATIO) {
+  if (ratio > BINARY_RATIO && bad >= BINARY_MIN_CHARS) {
     const percent = Math.round(ratio * 100);
     throw new BadInputError(
       `${where} looks binary (${percent}% of ${text.length} characters are control or replacement characters); send UTF-8 text`,

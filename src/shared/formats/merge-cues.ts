@@ -40,7 +40,7 @@ export function mergeCues(cues: Iterable<Cue>, options: MergeOptions): Segment[]
     const text = cleanSegmentText(cue.text);
     if (text === '') continue;
     const own = cue.speaker === null ? null : cleanSegmentText(cue.speaker) || null;
-    const speaker = own ?? (options.inheritSpeaker ? lastSpeaker : null);
+    const speaker: string | null = own ?? (options.inheritSpeaker ? lastSpeaker : null);
     lastSpeaker = speaker;
     const current = open.at(-1);
     if (current !== undefined && speaker !== null && current.speaker === speaker) {

@@ -94,14 +94,18 @@ function findTimingLine(block: Block, first: boolean): 0 | 1 | null {
   return null;
 }
 
-const SPEAKER_TAG = /^(-?\s*)\[([^[\]]{1,40})\]\s*(\S.*)$/;
+const SPEAKER_TAG = /^-?\s*\[([^[\]]{1,40})\]\s*(.*)$/;
 
-/** Applies the speaker-tag decision documented at the top of this file. */
+/**
+ * Applies the speaker-tag decision documented at the top of this file. The tag may stand alone
+ * on the first line ("[Claire]" then the text on the next line).
+ */
 function speakerTag(lines: string[]): { speaker: string | null; lines: string[] } {
   const dialogueLines = lines.filter((l) => l.trimStart().startsWith('-')).length;
   const m = SPEAKER_TAG.exec(lines[0]?.trim() ?? '');
   if (!m || dialogueLines >= 2) return { speaker: null, lines };
-  const name = m[2].trim();
-  if (!isPlausibleName(name) || !looksLikeName(name)) return { speaker: null, lines };
-  return { speaker: name, lines: [m[3], ...lines.slice(1)] };
+  const name = m[1].trim();
+  const rest = m[2] === '' ? lines.slice(1) : [m[2], ...lines.slice(1)];
+  if (rest.join('').trim() === '' || !isPlausibleName(name) || !looksLikeName(name)) return { speaker: null, lines };
+  return { speaker: name, lines: rest };
 }

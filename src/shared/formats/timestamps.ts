@@ -3,19 +3,30 @@ import { BadInputError } from '../errors.ts';
 import { quote } from './clean-text.ts';
 
 // [h+:]m:s[.fff] — hours optional and unbounded; minutes and seconds 1-2 digits (Teams writes
-// "0:0:3.490" and "0:8:44.690"); fraction after "." or "," (SRT), 1-9 digits, read as a decimal.
+// "0:0:3.490" and "0:8:44.690"); fraction after "." or "," (SRT), 1-9 digits.
 const CLOCK = /^(?:(\d+):)?(\d{1,2}):(\d{1,2})(?:[.,](\d{1,9}))?$/;
 
-/** Milliseconds of a clock timestamp, or null when it is not one (bad shape, minutes/seconds >= 60). */
+/**
+ * Milliseconds of a clock timestamp, or null when it is not one (bad shape, minutes/seconds >= 60).
+ *
+ * The fraction is a decimal fraction of a second ("01.5" = 1.500 s), except in the unpadded
+ * style Teams writes, where a short fraction is a plain millisecond count: Teams prints
+ * "0:4:6.80 --> 0:4:6.530" for a cue from 6.080 s to 6.530 s (read as decimals it would end
+ * before it starts). Unpadded style = some field written with one digit ("0:", ":4:", ":6.").
+ */
 export function parseClock(raw: string): number | null {
   const m = CLOCK.exec(raw.trim());
   if (!m) return null;
-  const hours = m[1] === undefined ? 0 : Number(m[1]);
-  const minutes = Number(m[2]);
-  const seconds = Number(m[3]);
+  const [, h, min, sec, frac] = m;
+  const minutes = Number(min);
+  const seconds = Number(sec);
   if (minutes >= 60 || seconds >= 60) return null;
-  const fraction = m[4] === undefined ? 0 : Math.round(Number(`0.${m[4]}`) * 1000);
-  return ((hours * 60 + minutes) * 60 + seconds) * 1000 + fraction;
+  const unpadded = h?.length === 1 || min.length === 1 || sec.length === 1;
+  let fraction = 0;
+  if (frac !== undefined) {
+    fraction = unpadded && frac.length < 3 ? Number(frac) : Math.round(Number(`0.${frac}`) * 1000);
+  }
+  return ((Number(h ?? 0) * 60 + minutes) * 60 + seconds) * 1000 + fraction;
 }
 
 /** 3723004 -> "01:02:03.004" (for messages). */

@@ -41,12 +41,11 @@ export function parseWhisperValue(value: unknown): { segments: Segment[]; warnin
     return { segments: mergeCues([{ text: value.text, speaker: null, startMs: null, endMs: null }], { inheritSpeaker: false }), warnings: [warning] };
   }
   const list = Array.isArray(value) ? value : isRecord(value) ? value.segments : value;
-  const path = Array.isArray(value) ? '' : 'segments';
   if (!Array.isArray(list)) {
     const got = isRecord(value) ? `an object whose "segments" is ${describeValue(value.segments)}` : describeValue(value);
     throw new BadInputError(`whisper: expected {"segments": [{"start", "end", "text"}, ...]}, got ${got}`);
   }
-  const cues = list.map((item, i) => readSegment(item, `whisper: ${path}[${i}]`));
+  const cues = list.map((item, i) => readSegment(item, `whisper: segments[${i}]`));
   const hasSpeakers = cues.some((cue) => cue.speaker !== null);
   return { segments: mergeCues(cues, { inheritSpeaker: hasSpeakers }), warnings: [] };
 }

@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+/**
+ * rag-worker command line (yargs). Settings come from the environment (plus .env.local and .env), and any
+ * setting can be overridden by a flag named after it (RAG_MAX_CONCURRENT_JOBS → --max-concurrent-jobs).
+ */
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { SETTINGS } from '../shared/config.ts';
+import { enqueueCommand, ingestCommand } from './cli/ingest-commands.ts';
+import { cancelCommand, configCommand, migrateCommand, retryCommand, statusCommand } from './cli/queue-commands.ts';
+import { searchCommand } from './cli/search-command.ts';
+import { startCommand } from './cli/start-command.ts';
+import { exitWith } from './cli/context.ts';
+
+/** Flags for every non-secret setting (and DATABASE_URL), named after the variable. */
+export function settingFlag(env: string): string {
+  return env.replace(/^RAG_/, '').toLowerCase().replaceAll('_', '-');
+}
+
+function withSettingFlags<T>(y: Argv<T>): Argv<T> {
+  let out = y;
+  for (const spec of Object.values(SETTINGS)) {
+    if ('secret' in spec && spec.secret && spec.env !== 'DATABASE_URL') continue;
+    out = out.option(settingFlag(spec.env), { type: 'string', describe: `${spec.doc} [${spec.env}]`, group: 'Settings:', hidden: true });
+  }
+  return out;
+}
+
+const fileOptions = (y: Argv) =>
+  y
+    .positional('files', { type: 'string', array: true, demandOption: true, describe: 'transcript files (.vtt .srt .json .txt)' })
+    .option('document-id', { type: 'string', describe: 'document id (default: the file name); only with one file' })
+    .option('version', { type: 'string', describe: 'document version', default: '1' })
+    .option('title', { type: 'string', describe: 'title (default: the file name without extension)' })
+    .option('format', { type: 'string', describe: 'auto | segments | vtt | srt | whisper | text (default: from extension/content)' })
+    .option('priority', { type: 'number', describe: 'higher runs first', default: 0 })
+    .option('json', { type: 'boolean', describe: 'machine-readable output', default: false });
+
+export async function main(argv: string[]): Promise<void> {
+  const cli = withSettingFlags(yargs(argv))
+    .scriptName('rag-worker')
+    .usage('$0 <command> [options]\n\nIngest transcripts from a Postgres job queue into pgvector. Every setting can also be given as a flag named after it (RAG_LEASE_SECONDS → --lease-seconds); see `rag-worker config`.')
+    .command('start', 'run the worker until SIGINT/SIGTERM', (y) => y.option('once', { type: 'boolean', default: false, describe: 'exit when nothing runnable is left (exit code 0 if every job it ran completed)' }), (a) => startCommand(a))
+    .command('migrate', 'apply the schema (idempotent)', (y) => y.option('print', { type: 'boolean', default: false, describe: 'print the SQL instead of applying it' }), (a) => migrateCommand(a))
+    .command('enqueue <files..>', 'add transcript files to the queue', (y) => fileOptions(y).option('wait', { type: 'boolean', default: false, describe: 'follow progress until the jobs finish' }), (a) => enqueueCommand(a))
+    .command('ingest <files..>', 'enqueue files and process them in this process until they finish', (y) => fileOptions(y), (a) => ingestCommand(a))
+    .command('status [job-id]', 'queue counts by status, or one job', (y) => y.positional('job-id', { type: 'string' }).option('json', { type: 'boolean', default: false }), (a) => statusCommand(a))
+    .command(
+      'search <query>',
+      'embed a query and print the best chunks',
+      (y) =>
+        y
+          .positional('query', { type: 'string', demandOption: true })
+          .option('k', { alias: 'top', type: 'number', default: 5, describe: 'number of chunks' })
+          .option('document-id', { type: 'string', describe: 'only this document' })
+          .option('doc-version', { type: 'string', describe: 'only this version (with --document-id)' })
+          .option('json', { type: 'boolean', default: false }),
+      (a) => searchCommand(a),
+    )
+    .command('cancel <job-id>', 'cancel a queued or running job', (y) => y.positional('job-id', { type: 'string', demandOption: true }), (a) => cancelCommand(a))
+    .command(
+      'retry [job-ids..]',
+      're-queue failed (or cancelled) jobs with fresh attempts',
+      (y) => y.positional('job-ids', { type: 'string', array: true }).option('failed', { type: 'boolean', default: false, describe: 'every failed job' }),
+      (a) => retryCommand(a),
+    )
+    .command('config', 'print the effective settings (secrets hidden)', (y) => y.option('json', { type: 'boolean', default: false }), (a) => configCommand(a))
+    .demandCommand(1, 'Name a command: start, migrate, enqueue, ingest, status, search, cancel, retry, config')
+    .strict()
+    .help()
+    .version(false)
+    .fail((msg, err, y) => {
+      if (err) throw err;
+      console.error(`${y.help()}\n\n${msg}`);
+      process.exit(2);
+    });
+  try {
+    await cli.parseAsync();
+  } catch (error) {
+    exitWith(error);
+  }
+}
+
+await main(hideBin(process.argv));

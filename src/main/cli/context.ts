@@ -1,0 +1,67 @@
+/** Shared CLI plumbing: settings from env/.env files/flags, the logger, and turning errors into exit codes. */
+import fs from 'node:fs';
+import dotenv from 'dotenv';
+import { ConfigError, resolveConfig, secretsOf, SETTINGS, type Config, type Overrides } from '../../shared/config.ts';
+import { categoryOf, messageOf } from '../../shared/errors.ts';
+import { redact } from '../../shared/redact.ts';
+import { createLogger, type Logger } from '../logging/logger.ts';
+
+let knownSecrets: string[] = [];
+
+/** Environment + .env.local + .env (real environment wins, then .env.local, then .env), as in Next.js. */
+export function loadEnv(cwd = process.cwd()): Record<string, string | undefined> {
+  const fromFiles: Record<string, string> = {};
+  for (const file of ['.env', '.env.local']) {
+    const path = `${cwd}/${file}`;
+    if (fs.existsSync(path)) Object.assign(fromFiles, dotenv.parse(fs.readFileSync(path)));
+  }
+  return { ...fromFiles, ...process.env };
+}
+
+function flagName(env: string): string {
+  return env.replace(/^RAG_/, '').toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** Config from the environment and the setting flags present in argv. Throws ConfigError. */
+export function loadConfig(argv: Record<string, unknown>): Config {
+  const overrides: Overrides = {};
+  for (const [key, spec] of Object.entries(SETTINGS)) {
+    const value = argv[flagName(spec.env)];
+    if (value !== undefined) overrides[key as keyof Overrides] = value as string;
+  }
+  const config = resolveConfig(loadEnv(), overrides);
+  knownSecrets = secretsOf(config);
+  return config;
+}
+
+export function makeLogger(config: Config, quiet = false): Logger {
+  const format = config.logFormat === 'auto' ? (process.stderr.isTTY ? 'pretty' : 'json') : config.logFormat;
+  return createLogger({ format, level: quiet ? 'warn' : config.logLevel, secrets: secretsOf(config) });
+}
+
+/** Print an error the way an operator can act on it, then exit: 2 for configuration, 1 otherwise. */
+export function exitWith(error: unknown): never {
+  if (error instanceof ConfigError) {
+    console.error(`rag-worker: ${error.message}`);
+    process.exit(2);
+  }
+  const category = categoryOf(error);
+  const prefix = category === 'worker_fatal' ? 'rag-worker cannot run' : 'rag-worker';
+  console.error(`${prefix}: ${redact(messageOf(error), knownSecrets)}`);
+  if (process.env.RAG_DEBUG && error instanceof Error && error.stack) console.error(redact(error.stack, knownSecrets));
+  process.exit(category === 'worker_fatal' ? 3 : 1);
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+export function formatMs(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return '--:--';
+  const s = Math.floor(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return h > 0 ? `${h}:${pad(m)}:${pad(sec)}` : `${pad(m)}:${pad(sec)}`;
+}

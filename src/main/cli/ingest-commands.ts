@@ -1,0 +1,124 @@
+/** `rag-worker enqueue <files..>` and `rag-worker ingest <files..>`. */
+import type { JobRow } from '../stores/queue-store.ts';
+import { QueueStore } from '../stores/queue-store.ts';
+import { createCoordinator, describeRuntime, ensureSchema, openDatabase, openRuntime } from '../runtime.ts';
+import type { JobProgress } from '../coordinator/job-runner.ts';
+import { loadConfig, makeLogger, printJson } from './context.ts';
+import { fileJobs, type FileArgs } from './files.ts';
+import { ProgressBar } from './progress-bar.ts';
+
+const TERMINAL = new Set(['complete', 'failed', 'cancelled']);
+
+function jobSummary(j: JobRow) {
+  return {
+    id: j.id,
+    document_id: j.document_id,
+    version: j.version,
+    status: j.status,
+    chunks: j.chunks_done,
+    segments: j.segments_total,
+    reused: j.chunks_reused,
+    error_detail: j.error_detail,
+  };
+}
+
+export async function enqueueCommand(argv: Record<string, unknown>): Promise<void> {
+  const config = loadConfig(argv);
+  const logger = makeLogger(config, true);
+  const jobs = fileJobs(argv as unknown as FileArgs);
+  const sql = await openDatabase(config, logger);
+  try {
+    await ensureSchema(sql, config, logger);
+    const store = new QueueStore(sql);
+    const ids: string[] = [];
+    for (const job of jobs) ids.push(await store.enqueue(job));
+    if (!argv.wait) {
+      if (argv.json) printJson(jobs.map((j, i) => ({ id: ids[i], document_id: j.documentId, version: j.version, format: j.format })));
+      else jobs.forEach((j, i) => console.log(`${ids[i]}  ${j.documentId} (version ${j.version}, ${j.format})`));
+      return;
+    }
+    if (!argv.json) jobs.forEach((j, i) => console.log(`${ids[i]}  ${j.documentId} (version ${j.version}, ${j.format})`));
+    if (sql.kind === 'embedded') {
+      console.error('Note: with the embedded database no other process can work on these jobs; use `rag-worker ingest` instead of enqueue --wait.');
+    }
+    let last = '';
+    for (;;) {
+      const rows = await store.getJobs(ids);
+      const line = rows.map((r) => `${r.document_id}: ${r.status} ${r.chunks_done}/${r.chunks_total ?? '?'}`).join(' · ');
+      if (line !== last && !argv.json) console.error(line);
+      last = line;
+      if (rows.every((r) => TERMINAL.has(r.status))) {
+        if (argv.json) printJson(rows.map(jobSummary));
+        if (rows.some((r) => r.status !== 'complete')) process.exitCode = 1;
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  } finally {
+    await sql.close();
+  }
+}
+
+export async function ingestCommand(argv: Record<string, unknown>): Promise<void> {
+  const config = loadConfig(argv);
+  const bar = process.stderr.isTTY && !argv.json ? new ProgressBar(process.stderr) : undefined;
+  const logger = makeLogger(config, bar !== undefined).child({ workerId: config.workerId });
+  const jobs = fileJobs(argv as unknown as FileArgs);
+  const rt = await openRuntime(config, logger);
+  if (!rt.provider.remote && !argv.json) {
+    console.error('ℹ️  No OPENAI_API_KEY: using the built-in offline embedder (lexical feature hashing — matches words, not meaning).');
+  }
+  try {
+    const ids: string[] = [];
+    for (const job of jobs) ids.push(await rt.store.enqueue(job));
+    const mine = new Set(ids);
+    const coordinator = createCoordinator(rt);
+    logger.info('✅ Worker ready. Polling for jobs...', describeRuntime(rt));
+    const progress = new Map<string, JobProgress>();
+    const finished = new Set<string>();
+    coordinator.on('progress', (p: JobProgress) => {
+      if (!mine.has(p.jobId)) return;
+      progress.set(p.jobId, p);
+      bar?.render(finished.size, ids.length, [...progress.values()]);
+    });
+    const check = async () => {
+      const rows = await rt.store.getJobs(ids);
+      for (const r of rows) if (TERMINAL.has(r.status)) finished.add(r.id);
+      bar?.render(finished.size, ids.length, [...progress.values()]);
+      if (finished.size === ids.length) void coordinator.stop(config.shutdownGraceMs);
+    };
+    coordinator.on('job', () => void check().catch(() => {}));
+    coordinator.on('fault', () => void coordinator.stop(0));
+    let signals = 0;
+    const onSignal = () => {
+      if (++signals > 1) process.exit(130);
+      void coordinator.stop(config.shutdownGraceMs);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    const summary = await coordinator.run();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    bar?.finish();
+    const rows = await rt.store.getJobs(ids);
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const ordered = ids.map((id) => byId.get(id)!);
+    if (argv.json) {
+      printJson(ordered.map(jobSummary));
+    } else {
+      for (const r of ordered) {
+        const mark = r.status === 'complete' ? '✅' : r.status === 'failed' ? '❌' : '⏸️ ';
+        const extra = r.status === 'complete' ? `${r.chunks_done} chunks from ${r.segments_total} segments` : (r.error_detail ?? r.status);
+        console.log(`${mark} ${r.document_id} (version ${r.version}): ${extra}`);
+      }
+    }
+    if (summary.fatal) {
+      console.error(`rag-worker cannot run: ${summary.fatal}`);
+      process.exitCode = 3;
+    } else if (ordered.some((r) => r.status !== 'complete')) {
+      process.exitCode = 1;
+    }
+  } finally {
+    await rt.close();
+  }
+}

@@ -1,0 +1,124 @@
+/** `migrate`, `status`, `cancel`, `retry`, `config`: commands that only talk to the database (or print settings). */
+import { describeConfig } from '../../shared/config.ts';
+import { migrate, migrationSql } from '../stores/migrate.ts';
+import { QueueStore, type JobRow } from '../stores/queue-store.ts';
+import type { SqlClient } from '../stores/sql-client.ts';
+import { ensureSchema, openDatabase } from '../runtime.ts';
+import type { Config } from '../../shared/config.ts';
+import type { Logger } from '../logging/logger.ts';
+import { loadConfig, makeLogger, printJson } from './context.ts';
+
+async function withStore<T>(argv: Record<string, unknown>, fn: (store: QueueStore, sql: SqlClient, config: Config, logger: Logger) => Promise<T>): Promise<T> {
+  const config = loadConfig(argv);
+  const logger = makeLogger(config, true);
+  const sql = await openDatabase(config, logger);
+  try {
+    return await fn(new QueueStore(sql), sql, config, logger);
+  } finally {
+    await sql.close();
+  }
+}
+
+export async function migrateCommand(argv: Record<string, unknown>): Promise<void> {
+  if (argv.print) {
+    const config = loadConfig(argv);
+    process.stdout.write(migrationSql(config.embeddingDimensions));
+    return;
+  }
+  await withStore(argv, async (_store, sql, config) => {
+    await migrate(sql, config.embeddingDimensions);
+    console.log(`✅ Schema applied (${sql.kind === 'embedded' ? `embedded database in ${config.dataDir}` : 'PostgreSQL'}; embeddings vector(${config.embeddingDimensions}))`);
+  });
+}
+
+function jobView(j: JobRow) {
+  return {
+    id: j.id,
+    status: j.status,
+    document_id: j.document_id,
+    version: j.version,
+    title: j.title,
+    format: j.format,
+    priority: j.priority,
+    attempts: j.attempts,
+    max_attempts: j.max_attempts,
+    worker_id: j.worker_id,
+    submitted_at: j.submitted_at,
+    started_at: j.started_at,
+    completed_at: j.completed_at,
+    run_at: j.run_at,
+    lease_expires_at: j.lease_expires_at,
+    segments_total: j.segments_total,
+    segments_done: j.segments_done,
+    chunks_total: j.chunks_total,
+    chunks_done: j.chunks_done,
+    chunks_reused: j.chunks_reused,
+    tokens_embedded: j.tokens_embedded,
+    error_detail: j.error_detail,
+    attempt_history: j.attempt_history,
+  };
+}
+
+export async function statusCommand(argv: Record<string, unknown>): Promise<void> {
+  await withStore(argv, async (store, sql, config, logger) => {
+    await ensureSchema(sql, config, logger);
+    const jobId = argv.jobId as string | undefined;
+    if (!jobId) {
+      const counts = await store.counts();
+      if (argv.json) return printJson(counts);
+      for (const [status, n] of Object.entries(counts)) console.log(`${status.padEnd(11)} ${n}`);
+      return;
+    }
+    const job = await store.getJob(jobId);
+    if (!job) {
+      console.error(`No job ${jobId}`);
+      process.exitCode = 1;
+      return;
+    }
+    if (argv.json) return printJson(jobView(job));
+    const pct = job.chunks_total ? ` (${Math.floor((100 * job.chunks_done) / job.chunks_total)}%)` : '';
+    console.log(`Job ${job.id}: ${job.status}`);
+    console.log(`  document  ${job.document_id} (version ${job.version})${job.title ? ` — ${job.title}` : ''}`);
+    console.log(`  attempts  ${job.attempts}${job.max_attempts ? `/${job.max_attempts}` : ''}${job.worker_id ? `, worker ${job.worker_id}` : ''}`);
+    console.log(`  progress  segments ${job.segments_done}/${job.segments_total ?? '?'}, chunks ${job.chunks_done}/${job.chunks_total ?? '?'}${pct}, ${job.chunks_reused} reused, ${job.tokens_embedded} tokens embedded`);
+    if (job.status === 'queued' && job.run_at.getTime() > Date.now()) console.log(`  next try  ${job.run_at.toISOString()}`);
+    if (job.error_detail) console.log(`  error     ${job.error_detail}`);
+  });
+}
+
+export async function cancelCommand(argv: Record<string, unknown>): Promise<void> {
+  await withStore(argv, async (store) => {
+    const status = await store.cancelJob(argv.jobId as string);
+    if (status === 'cancelled') console.log(`Job ${argv.jobId} cancelled (a worker running it stops at its next heartbeat)`);
+    else {
+      console.error(status === 'missing' ? `No job ${argv.jobId}` : `Job ${argv.jobId} is ${status}; only queued or processing jobs can be cancelled`);
+      process.exitCode = 1;
+    }
+  });
+}
+
+export async function retryCommand(argv: Record<string, unknown>): Promise<void> {
+  const ids = (argv.jobIds as string[] | undefined) ?? [];
+  if (!argv.failed && ids.length === 0) {
+    console.error('Name job ids to retry, or --failed for every failed job');
+    process.exitCode = 2;
+    return;
+  }
+  await withStore(argv, async (store) => {
+    const requeued = await store.retryJobs(argv.failed ? null : ids);
+    console.log(`Re-queued ${requeued.length} job(s)${requeued.length ? `: ${requeued.join(', ')}` : ''}`);
+    const skipped = ids.filter((id) => !requeued.includes(id));
+    if (skipped.length > 0) {
+      console.error(`Not re-queued (not failed/cancelled, unknown, or that document version is already queued): ${skipped.join(', ')}`);
+      process.exitCode = 1;
+    }
+  });
+}
+
+export async function configCommand(argv: Record<string, unknown>): Promise<void> {
+  const config = loadConfig(argv);
+  const rows = describeConfig(config);
+  if (argv.json) return printJson(Object.fromEntries(rows.map((r) => [r.env, r.value])));
+  console.log(`store: ${config.store}    embedder: ${config.embedder}    worker: ${config.workerId}    threads: ${config.threads}`);
+  for (const r of rows) console.log(`${r.env.padEnd(28)} ${(r.value ?? '').padEnd(24)} ${r.doc}`);
+}

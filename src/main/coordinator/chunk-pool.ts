@@ -1,0 +1,36 @@
+/** The Piscina thread pool that parses, chunks and (offline) embeds, off the main thread. */
+import { Piscina } from 'piscina';
+import { decodeResult, type ChunkTask, type ChunkTaskResult } from '../../shared/thread-messages.ts';
+import type { LexicalEmbedRunner } from '../providers/local-provider.ts';
+
+const WORKER_FILE = new URL('../../threads/chunk-worker.ts', import.meta.url).href;
+
+export class ChunkPool implements LexicalEmbedRunner {
+  private readonly pool: Piscina;
+
+  constructor(threads: number) {
+    this.pool = new Piscina({
+      filename: WORKER_FILE,
+      minThreads: Math.min(1, threads),
+      maxThreads: threads,
+      idleTimeout: 30_000,
+    });
+  }
+
+  get threads(): number {
+    return this.pool.maxThreads;
+  }
+
+  async chunk(task: ChunkTask, signal?: AbortSignal): Promise<ChunkTaskResult> {
+    const bytes = (await this.pool.run(task, { signal })) as Uint8Array;
+    return decodeResult(bytes);
+  }
+
+  embedLexical(inputs: string[], dimensions: number): Promise<string[]> {
+    return this.pool.run({ inputs, dimensions }, { name: 'embedLexical' }) as Promise<string[]>;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.destroy();
+  }
+}

@@ -1,0 +1,288 @@
+/**
+ * The coordinator (main thread): claims as many jobs as it has free slots (SKIP LOCKED, leases), runs them,
+ * keeps their leases alive with heartbeats, and turns each outcome into the right SQL transition.
+ * Wakes on NOTIFY, on a freed slot, or every RAG_POLL_INTERVAL_MS. Worker-level faults pause claiming,
+ * release the jobs untouched and re-check periodically. stop() drains within a grace period.
+ */
+import { EventEmitter } from 'node:events';
+import { backoffDelayMs, retryDelayMs } from '../../shared/backoff.ts';
+import { categoryOf, messageOf, RetryableError, WorkerFatalError } from '../../shared/errors.ts';
+import { oneLine } from '../../shared/redact.ts';
+import type { Logger } from '../logging/logger.ts';
+import type { JobRow, Lease, QueueStore } from '../stores/queue-store.ts';
+import { LeaseLostError } from '../stores/sql-client.ts';
+import { withDbRetry } from './db-retry.ts';
+import { runJob, type RunnerDeps } from './job-runner.ts';
+
+export interface CoordinatorOptions {
+  workerId: string;
+  maxConcurrentJobs: number;
+  leaseSeconds: number;
+  heartbeatMs: number;
+  pollIntervalMs: number;
+  maxAttempts: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** How often a paused worker re-checks a worker-level fault. */
+  faultRecheckMs: number;
+  secrets: readonly string[];
+  /** Re-check after a worker-level fault (schema, provider); throws while it persists. */
+  healthCheck: () => Promise<void>;
+}
+
+type AbortKind = 'lease_lost' | 'release' | 'shutdown';
+class JobAbort extends Error {
+  readonly kind: AbortKind;
+  constructor(kind: AbortKind, message: string) {
+    super(message);
+    this.kind = kind;
+  }
+}
+
+interface Running {
+  job: JobRow;
+  lease: Lease;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+export interface RunSummary {
+  completed: number;
+  failed: number;
+  requeued: number;
+  released: number;
+  fatal?: string;
+}
+
+export class Coordinator extends EventEmitter {
+  private readonly running = new Map<string, Running>();
+  private readonly touched = new Set<string>();
+  private stopping = false;
+  private fault: unknown;
+  private wake: () => void = () => {};
+  private heartbeat: NodeJS.Timeout | undefined;
+  readonly summary: RunSummary = { completed: 0, failed: 0, requeued: 0, released: 0 };
+  private readonly deps: RunnerDeps;
+  private readonly store: QueueStore;
+  private readonly opts: CoordinatorOptions;
+  private readonly logger: Logger;
+
+  constructor(deps: Omit<RunnerDeps, 'events'>, options: CoordinatorOptions, logger: Logger) {
+    super();
+    this.deps = { ...deps, events: this };
+    this.store = deps.store;
+    this.opts = options;
+    this.logger = logger.child({ workerId: options.workerId });
+  }
+
+  /** Ids of every job this coordinator has claimed. */
+  get touchedJobs(): string[] {
+    return [...this.touched];
+  }
+
+  get activeJobs(): number {
+    return this.running.size;
+  }
+
+  /** Nudge the claim loop (NOTIFY arrived). */
+  notify(): void {
+    this.wake();
+  }
+
+  /**
+   * Claim and run jobs until stop() — or, with once, until nothing runnable is left (jobs this worker
+   * re-queued for a retry are waited for). Resolves with what happened.
+   */
+  async run({ once = false }: { once?: boolean } = {}): Promise<RunSummary> {
+    this.heartbeat = setInterval(() => void this.beat(), this.opts.heartbeatMs);
+    let claimFailures = 0;
+    try {
+      while (!this.stopping) {
+        if (this.fault) {
+          if (once) {
+            this.summary.fatal = oneLine(messageOf(this.fault), this.opts.secrets);
+            break;
+          }
+          await this.recheckFault();
+          continue;
+        }
+        let claimed: JobRow[] = [];
+        const free = this.opts.maxConcurrentJobs - this.running.size;
+        if (free > 0) {
+          try {
+            claimed = await this.store.claimJobs(this.opts.workerId, free, this.opts.leaseSeconds, this.opts.maxAttempts);
+            claimFailures = 0;
+          } catch (error) {
+            if (categoryOf(error) === 'worker_fatal') {
+              this.enterFault(error);
+              continue;
+            }
+            claimFailures++;
+            const delay = backoffDelayMs(claimFailures, { baseMs: 500, maxMs: 15_000 });
+            this.logger.warn(`🔌 Could not claim jobs; retrying in ${delay} ms`, { error: messageOf(error) });
+            await this.sleep(delay);
+            continue;
+          }
+          for (const job of claimed) this.launch(job);
+        }
+        if (claimed.length > 0 && this.running.size < this.opts.maxConcurrentJobs) continue;
+        if (once && this.running.size === 0 && claimed.length === 0) {
+          const next = await this.nextOwnRetryMs();
+          if (next === null) break;
+          await this.sleep(Math.min(next + 10, this.opts.pollIntervalMs));
+          continue;
+        }
+        await this.sleep(this.opts.pollIntervalMs);
+      }
+    } finally {
+      clearInterval(this.heartbeat);
+    }
+    await Promise.all([...this.running.values()].map((r) => r.done));
+    return this.summary;
+  }
+
+  /** Stop claiming; let running jobs finish within graceMs, then release the rest (no attempt used). */
+  async stop(graceMs: number): Promise<void> {
+    if (!this.stopping) this.logger.info(`🛑 Stopping: no new jobs; ${this.running.size} in flight (grace ${graceMs} ms)`);
+    this.stopping = true;
+    this.wake();
+    const all = Promise.all([...this.running.values()].map((r) => r.done));
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<'grace'>((r) => (timer = setTimeout(() => r('grace'), graceMs)));
+    const first = await Promise.race([all.then(() => 'done' as const), graceOver]);
+    clearTimeout(timer);
+    if (first === 'grace') {
+      for (const r of this.running.values()) r.controller.abort(new JobAbort('shutdown', 'worker shutting down'));
+      await all;
+    }
+    clearInterval(this.heartbeat);
+  }
+
+  private launch(job: JobRow): void {
+    const lease: Lease = { jobId: job.id, workerId: this.opts.workerId, leaseToken: job.lease_token! };
+    const controller = new AbortController();
+    const log = this.logger.child({ jobId: job.id });
+    this.touched.add(job.id);
+    const entry: Running = { job, lease, controller, done: Promise.resolve() };
+    entry.done = runJob(this.deps, job, lease, controller.signal, log)
+      .then(
+        () => {
+          this.summary.completed++;
+          this.emit('job', { jobId: job.id, status: 'complete' });
+        },
+        (error) => this.settleFailure(entry, error, log),
+      )
+      .catch((error) => log.error('Could not record the outcome of the job; its lease will expire and it will be retried', { error: messageOf(error) }))
+      .finally(() => {
+        this.deps.scheduler.cancelJob(job.id, new JobAbort('release', 'job finished'));
+        this.running.delete(job.id);
+        this.wake();
+      });
+    this.running.set(job.id, entry);
+  }
+
+  private async settleFailure(entry: Running, error: unknown, log: Logger): Promise<void> {
+    const { job, lease, controller } = entry;
+    const reason = controller.signal.aborted ? controller.signal.reason : error;
+    const db = <T>(what: string, fn: () => Promise<T>) => withDbRetry(fn, { logger: log, what, deadlineMs: this.opts.leaseSeconds * 1000 });
+    if (reason instanceof JobAbort && reason.kind === 'lease_lost') {
+      log.warn(`⏹️  Job ${job.id} stopped: ${reason.message}`);
+      this.emit('job', { jobId: job.id, status: 'lost' });
+      return;
+    }
+    if (error instanceof LeaseLostError) {
+      log.warn(`⏹️  Job ${job.id} stopped: ${error.message}`);
+      this.emit('job', { jobId: job.id, status: 'lost' });
+      return;
+    }
+    if (reason instanceof JobAbort || categoryOf(error) === 'worker_fatal') {
+      const why = reason instanceof JobAbort ? reason.message : `worker-level fault: ${messageOf(error)}`;
+      const n = await db('release', () => this.store.releaseJobs(this.opts.workerId, [lease], oneLine(why, this.opts.secrets, 300)));
+      this.summary.released += n;
+      log.info(`↩️  Job ${job.id} released to the queue (${reason instanceof JobAbort ? reason.message : 'worker-level fault'})`);
+      this.emit('job', { jobId: job.id, status: 'released' });
+      if (categoryOf(error) === 'worker_fatal') this.enterFault(error);
+      return;
+    }
+    const category = categoryOf(error);
+    const detail = oneLine(messageOf(error), this.opts.secrets);
+    if (category === 'bad_input') {
+      await db('fail', () => this.store.failJob(lease, detail, 'bad_input', null, this.opts.maxAttempts));
+      this.summary.failed++;
+      log.error(`❌ Job ${job.id} failed: ${detail}`);
+      this.emit('job', { jobId: job.id, status: 'failed', error: detail });
+      return;
+    }
+    const retryAfter = error instanceof RetryableError ? error.retryAfterMs : undefined;
+    const delay = retryDelayMs(job.attempts, { baseMs: this.opts.retryBaseMs, maxMs: this.opts.retryMaxMs }, retryAfter);
+    const status = await db('fail', () => this.store.failJob(lease, detail, category === 'retryable' ? 'retryable' : 'error', delay, this.opts.maxAttempts));
+    if (status === 'queued') {
+      this.summary.requeued++;
+      log.warn(`🔁 Job ${job.id} will be retried in ${(delay / 1000).toFixed(1)}s (attempt ${job.attempts}): ${detail}`);
+    } else {
+      this.summary.failed++;
+      log.error(`❌ Job ${job.id} failed after ${job.attempts} attempts: ${detail}`);
+    }
+    this.emit('job', { jobId: job.id, status: status === 'queued' ? 'requeued' : 'failed', error: detail });
+  }
+
+  private async beat(): Promise<void> {
+    if (this.running.size === 0) return;
+    const leases = [...this.running.values()].map((r) => r.lease);
+    try {
+      const result = await this.store.extendLeases(this.opts.workerId, leases, this.opts.leaseSeconds);
+      for (const r of result) {
+        if (r.held) continue;
+        const entry = this.running.get(r.jobId);
+        const why = r.status === 'cancelled' ? 'job was cancelled' : `lease lost (job is ${r.status})`;
+        entry?.controller.abort(new JobAbort('lease_lost', why));
+        this.deps.scheduler.cancelJob(r.jobId, new JobAbort('lease_lost', why));
+      }
+    } catch (error) {
+      this.logger.warn('💓 Heartbeat failed; will retry at the next beat', { error: messageOf(error) });
+    }
+  }
+
+  private enterFault(error: unknown): void {
+    if (this.fault) return;
+    this.fault = error;
+    const message = oneLine(messageOf(error), this.opts.secrets);
+    this.logger.error(`🛑 Worker-level fault: ${message}. Not claiming jobs; releasing the ones in flight; re-checking every ${this.opts.faultRecheckMs / 1000}s`);
+    this.emit('fault', { error: message });
+    for (const r of this.running.values()) r.controller.abort(new JobAbort('release', 'worker-level fault'));
+    this.wake();
+  }
+
+  private async recheckFault(): Promise<void> {
+    await this.sleep(this.opts.faultRecheckMs);
+    if (this.stopping) return;
+    try {
+      await this.opts.healthCheck();
+      this.logger.info('✅ Worker-level fault cleared; claiming jobs again');
+      this.fault = undefined;
+      this.deps.scheduler.resume();
+    } catch (error) {
+      const wrapped = categoryOf(error) === 'worker_fatal' ? error : new WorkerFatalError(messageOf(error));
+      this.logger.warn(`🛑 Still faulty: ${oneLine(messageOf(wrapped), this.opts.secrets)}`);
+    }
+  }
+
+  /** For --once: ms until the earliest job this worker touched and re-queued is due again (null: none). */
+  private async nextOwnRetryMs(): Promise<number | null> {
+    if (this.touched.size === 0) return null;
+    const jobs = await this.store.getJobs([...this.touched]);
+    const due = jobs.filter((j) => j.status === 'queued').map((j) => j.run_at.getTime() - Date.now());
+    return due.length === 0 ? null : Math.max(0, Math.min(...due));
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+}

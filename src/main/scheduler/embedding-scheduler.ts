@@ -1,0 +1,329 @@
+/**
+ * The embedding scheduler: one per worker, shared by every job in flight (ARCHITECTURE principle 5).
+ * - packs chunks of all jobs into requests (RAG_EMBEDDING_BATCH inputs, ≤ 300,000 tokens, ≤ the TPM bucket);
+ * - paces them with per-minute token buckets for requests and tokens, seeded from settings and adapted from
+ *   x-ratelimit-* headers and 429s, and with a concurrency limit;
+ * - is fair: higher priority first, then round-robin across jobs, so one huge job does not starve small ones;
+ * - retries transient failures with backoff and jitter, honouring retry-after(-ms); isolates the input a 400
+ *   is about; on a worker-level fault rejects everything and refuses work until resume().
+ */
+import { retryDelayMs, type BackoffPolicy } from '../../shared/backoff.ts';
+import { BadInputError, categoryOf, messageOf, RetryableError, WorkerFatalError } from '../../shared/errors.ts';
+import type { RateLimitSnapshot } from '../../shared/rate-limit-headers.ts';
+import { TokenBucket } from '../../shared/token-bucket.ts';
+import type { Logger } from '../logging/logger.ts';
+import { silentLogger } from '../logging/logger.ts';
+import type { EmbeddingProvider } from '../providers/embedding-provider.ts';
+import type { VectorLiteral } from '../stores/queue-store.ts';
+import { systemClock, type Clock } from './clock.ts';
+
+export const API_MAX_INPUTS = 2048;
+export const API_MAX_REQUEST_TOKENS = 300_000;
+
+export interface EmbedItem {
+  text: string;
+  tokens: number;
+}
+
+export interface SchedulerOptions {
+  provider: EmbeddingProvider;
+  batchSize: number;
+  concurrency: number;
+  rpm?: number;
+  tpm?: number;
+  maxRetries: number;
+  backoff: BackoffPolicy;
+  maxRequestTokens?: number;
+  clock?: Clock;
+  random?: () => number;
+  logger?: Logger;
+}
+
+export interface SchedulerStats {
+  requests: number;
+  inputs: number;
+  tokens: number;
+  rateLimited: number;
+  retries: number;
+  failedRequests: number;
+}
+
+interface Pending {
+  item: EmbedItem;
+  jobKey: string;
+  attempts: number;
+  notBefore: number;
+  isolate: boolean;
+  resolve: (v: VectorLiteral) => void;
+  reject: (e: unknown) => void;
+}
+
+interface JobQueue {
+  key: string;
+  priority: number;
+  items: Pending[];
+}
+
+export class EmbeddingScheduler {
+  private readonly opts: Required<Omit<SchedulerOptions, 'rpm' | 'tpm'>>;
+  private readonly jobs = new Map<string, JobQueue>();
+  private rpm: TokenBucket | undefined;
+  private tpm: TokenBucket | undefined;
+  private inFlight = 0;
+  private pausedUntil = 0;
+  private cursor = 0;
+  private fatal: unknown;
+  private cancelTimer: (() => void) | undefined;
+  private timerAt = Infinity;
+  private closed = false;
+  readonly stats: SchedulerStats = { requests: 0, inputs: 0, tokens: 0, rateLimited: 0, retries: 0, failedRequests: 0 };
+
+  constructor(options: SchedulerOptions) {
+    this.opts = {
+      maxRequestTokens: API_MAX_REQUEST_TOKENS,
+      clock: systemClock,
+      random: Math.random,
+      logger: silentLogger,
+      ...options,
+      batchSize: Math.min(options.batchSize, API_MAX_INPUTS),
+    };
+    const now = this.opts.clock.now();
+    if (options.rpm) this.rpm = new TokenBucket(options.rpm, now);
+    if (options.tpm) this.tpm = new TokenBucket(options.tpm, now);
+  }
+
+  get provider(): EmbeddingProvider {
+    return this.opts.provider;
+  }
+
+  /** Embeds items for a job; resolves with vectors in the same order. */
+  embed(jobKey: string, priority: number, items: EmbedItem[]): Promise<VectorLiteral[]> {
+    if (this.fatal) return Promise.reject(this.fatal);
+    if (this.closed) return Promise.reject(new RetryableError('embedding scheduler is shut down'));
+    if (items.length === 0) return Promise.resolve([]);
+    let queue = this.jobs.get(jobKey);
+    if (!queue) {
+      queue = { key: jobKey, priority, items: [] };
+      this.jobs.set(jobKey, queue);
+    }
+    const promises = items.map(
+      (item) =>
+        new Promise<VectorLiteral>((resolve, reject) => {
+          queue.items.push({ item, jobKey, attempts: 0, notBefore: 0, isolate: false, resolve, reject });
+        }),
+    );
+    this.pump();
+    return Promise.all(promises);
+  }
+
+  /** Drops a job's queued items (cancelled, lease lost, shutting down); requests in flight finish unobserved. */
+  cancelJob(jobKey: string, reason: unknown): void {
+    const queue = this.jobs.get(jobKey);
+    if (!queue) return;
+    this.jobs.delete(jobKey);
+    for (const p of queue.items) p.reject(reason);
+  }
+
+  /** After a worker-level fault has been fixed: accept work again. */
+  resume(): void {
+    this.fatal = undefined;
+    this.pump();
+  }
+
+  get isFatal(): boolean {
+    return this.fatal !== undefined;
+  }
+
+  get queuedItems(): number {
+    let n = 0;
+    for (const q of this.jobs.values()) n += q.items.length;
+    return n;
+  }
+
+  get requestsInFlight(): number {
+    return this.inFlight;
+  }
+
+  /** Current limits (learned or configured), for logs and metrics. */
+  limits(): { rpm?: number; tpm?: number } {
+    return { rpm: this.rpm?.limitPerMinute, tpm: this.tpm?.limitPerMinute };
+  }
+
+  close(reason: unknown = new RetryableError('embedding scheduler is shut down')): void {
+    this.closed = true;
+    this.cancelTimer?.();
+    for (const key of [...this.jobs.keys()]) this.cancelJob(key, reason);
+  }
+
+  private pump(): void {
+    if (this.fatal || this.closed) return;
+    const paced = this.opts.provider.remote;
+    while (this.inFlight < this.opts.concurrency) {
+      const now = this.opts.clock.now();
+      if (paced && now < this.pausedUntil) return this.wakeAt(this.pausedUntil);
+      const batch = this.pickBatch(now);
+      if (!batch) return;
+      if (batch.items.length === 0) return this.wakeAt(batch.wakeAt);
+      if (paced) {
+        const wait = Math.max(this.rpm?.waitMs(1, now) ?? 0, this.tpm?.waitMs(batch.tokens, now) ?? 0);
+        if (wait > 0) return this.wakeAt(now + wait);
+        this.rpm?.take(1, now);
+        this.tpm?.take(batch.tokens, now);
+      }
+      this.take(batch.items);
+      this.send(batch.items, batch.tokens);
+    }
+  }
+
+  /** Chooses the next request's items without removing them. undefined: nothing queued. */
+  private pickBatch(now: number): { items: Pending[]; tokens: number; wakeAt: number } | undefined {
+    if (this.jobs.size === 0) return undefined;
+    const maxTokens = Math.min(this.opts.maxRequestTokens, this.tpm?.limitPerMinute ?? Infinity);
+    const byPriority = [...this.jobs.values()].sort((a, b) => b.priority - a.priority);
+    const levels = [...new Set(byPriority.map((q) => q.priority))];
+    const chosen: Pending[] = [];
+    let tokens = 0;
+    let wakeAt = Infinity;
+    this.cursor++;
+    for (const level of levels) {
+      const queues = byPriority.filter((q) => q.priority === level);
+      const offsets = new Map(queues.map((q) => [q, 0]));
+      let progress = true;
+      while (progress && chosen.length < this.opts.batchSize) {
+        progress = false;
+        for (let i = 0; i < queues.length && chosen.length < this.opts.batchSize; i++) {
+          const q = queues[(i + this.cursor) % queues.length];
+          const offset = offsets.get(q)!;
+          const p = q.items[offset];
+          if (!p) continue;
+          if (p.notBefore > now) {
+            wakeAt = Math.min(wakeAt, p.notBefore);
+            continue;
+          }
+          if (p.isolate && chosen.length > 0) continue;
+          if (chosen.length > 0 && (tokens + p.item.tokens > maxTokens || chosen[0].isolate)) continue;
+          chosen.push(p);
+          tokens += p.item.tokens;
+          offsets.set(q, offset + 1);
+          progress = true;
+          if (p.isolate) return { items: chosen, tokens, wakeAt };
+        }
+      }
+    }
+    return { items: chosen, tokens, wakeAt };
+  }
+
+  private take(items: Pending[]): void {
+    for (const p of items) {
+      const q = this.jobs.get(p.jobKey);
+      if (!q) continue;
+      const i = q.items.indexOf(p);
+      if (i >= 0) q.items.splice(i, 1);
+      if (q.items.length === 0) this.jobs.delete(p.jobKey);
+    }
+  }
+
+  private requeue(items: Pending[]): void {
+    for (const p of [...items].reverse()) {
+      let q = this.jobs.get(p.jobKey);
+      if (!q) {
+        q = { key: p.jobKey, priority: 0, items: [] };
+        this.jobs.set(p.jobKey, q);
+      }
+      q.items.unshift(p);
+    }
+  }
+
+  private send(items: Pending[], tokens: number): void {
+    this.inFlight++;
+    this.stats.requests++;
+    this.opts.provider
+      .embed(items.map((p) => p.item.text))
+      .then(
+        (result) => {
+          if (result.rateLimit) this.adapt(result.rateLimit);
+          this.stats.inputs += items.length;
+          this.stats.tokens += tokens;
+          items.forEach((p, i) => p.resolve(result.vectors[i]));
+        },
+        (error) => this.onFailure(items, tokens, error),
+      )
+      .finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+  }
+
+  private onFailure(items: Pending[], tokens: number, error: unknown): void {
+    this.stats.failedRequests++;
+    const category = categoryOf(error);
+    const now = this.opts.clock.now();
+    const carrier = error as { rateLimit?: RateLimitSnapshot; status?: number; retryAfterMs?: number };
+    if (carrier.rateLimit) this.adapt(carrier.rateLimit);
+
+    if (category === 'worker_fatal') {
+      this.fatal = error;
+      this.opts.logger.error('🛑 Embedding provider fault: stopping embedding until it is fixed', { error: messageOf(error) });
+      for (const p of items) p.reject(error);
+      for (const key of [...this.jobs.keys()]) this.cancelJob(key, error);
+      return;
+    }
+    if (category === 'bad_input') {
+      if (items.length > 1) {
+        // Find which input the provider objects to: resend each alone.
+        for (const p of items) p.isolate = true;
+        this.requeue(items);
+      } else {
+        items[0].reject(new BadInputError(`${messageOf(error)}; chunk text starts ${JSON.stringify(items[0].item.text.slice(0, 60))}`));
+      }
+      return;
+    }
+    // Retryable (or unknown): back off, honouring what the provider asked for.
+    if (carrier.status === 429) {
+      this.stats.rateLimited++;
+      const pause = carrier.retryAfterMs ?? retryDelayMs(1, this.opts.backoff, undefined, this.opts.random);
+      this.pausedUntil = Math.max(this.pausedUntil, now + pause);
+      this.rpm?.refund(1, now); // a rejected request does not count against the limit
+      if (carrier.rateLimit?.remainingTokens === 0 || /token/i.test(messageOf(error))) this.tpm?.drain(now, pause);
+      else this.tpm?.refund(tokens, now);
+    }
+    const retry: Pending[] = [];
+    for (const p of items) {
+      p.attempts++;
+      if (p.attempts > this.opts.maxRetries) {
+        p.reject(new RetryableError(`${messageOf(error)} (after ${p.attempts} tries)`, { cause: error, retryAfterMs: carrier.retryAfterMs }));
+      } else {
+        p.notBefore = now + retryDelayMs(p.attempts, this.opts.backoff, carrier.retryAfterMs, this.opts.random);
+        retry.push(p);
+      }
+    }
+    if (retry.length > 0) {
+      this.stats.retries++;
+      this.opts.logger.debug('Embedding request failed; retrying', { error: messageOf(error), inputs: retry.length, attempt: retry[0].attempts });
+      this.requeue(retry);
+    }
+  }
+
+  private adapt(snapshot: RateLimitSnapshot): void {
+    const now = this.opts.clock.now();
+    if (snapshot.limitRequests !== undefined) {
+      this.rpm ??= new TokenBucket(snapshot.limitRequests, now);
+      this.rpm.sync(snapshot.limitRequests, snapshot.remainingRequests, now);
+    }
+    if (snapshot.limitTokens !== undefined) {
+      this.tpm ??= new TokenBucket(snapshot.limitTokens, now);
+      this.tpm.sync(snapshot.limitTokens, snapshot.remainingTokens, now);
+    }
+  }
+
+  private wakeAt(at: number): void {
+    if (at === Infinity || at >= this.timerAt) return;
+    this.cancelTimer?.();
+    this.timerAt = at;
+    this.cancelTimer = this.opts.clock.setTimer(() => {
+      this.timerAt = Infinity;
+      this.cancelTimer = undefined;
+      this.pump();
+    }, Math.max(0, at - this.opts.clock.now()));
+  }
+}

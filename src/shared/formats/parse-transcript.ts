@@ -1,0 +1,112 @@
+/**
+ * Entry point: a job's (format, payload) -> ParsedTranscript. Pure; every problem with the
+ * input throws BadInputError with one actionable line (what, and where).
+ *
+ * payload is the job's jsonb: {"text": "<file content>"} or {"segments": [{seq, text, ...}]}.
+ * - segments: payload.segments, or payload.text holding a JSON array / {"segments": [...]}.
+ * - vtt, srt, whisper, text: payload.text.
+ * - auto: payload.segments when present, else detected from payload.text (detectContent).
+ */
+import { BadInputError } from '../errors.ts';
+import { TRANSCRIPT_FORMATS, type ConcreteFormat, type ParsedTranscript, type Segment, type TranscriptFormat } from '../types.ts';
+import { assertNotBinary, describeValue, normaliseRawText, quote } from './clean-text.ts';
+import { detectContent, type Detection } from './detect-format.ts';
+import { parsePlainText } from './plain-text.ts';
+import { parseSegmentsValue } from './segments-input.ts';
+import { parseSrt } from './srt.ts';
+import { parseVtt } from './vtt.ts';
+import { isRecord, parseJsonText, parseWhisperValue } from './whisper.ts';
+
+export { detectFormat } from './detect-format.ts';
+
+interface Payload {
+  text?: string;
+  segments?: unknown[];
+}
+
+type Parsed = { segments: Segment[]; warnings: string[] };
+
+export function isTranscriptFormat(value: unknown): value is TranscriptFormat {
+  return typeof value === 'string' && (TRANSCRIPT_FORMATS as readonly string[]).includes(value);
+}
+
+export function parseTranscript(format: TranscriptFormat, payload: unknown): ParsedTranscript {
+  if (!isTranscriptFormat(format)) {
+    const shown = typeof format === 'string' ? quote(format, 30) : describeValue(format);
+    throw new BadInputError(`unknown format ${shown} (expected one of ${TRANSCRIPT_FORMATS.join(', ')})`);
+  }
+  const input = readPayload(payload);
+  if (format === 'segments' || (format === 'auto' && input.segments !== undefined)) {
+    return finish('segments', segmentsFrom(input));
+  }
+  const text = requireText(input, format);
+  const detection: Detection = format === 'auto' ? detectContent(text) : { format };
+  return finish(detection.format, parseText(detection, text));
+}
+
+/** payload.text / payload.segments, checked; a null value counts as absent. */
+function readPayload(payload: unknown): Payload {
+  const expected = 'payload: expected {"text": string} or {"segments": [...]}';
+  if (!isRecord(payload)) throw new BadInputError(`${expected}, got ${describeValue(payload)}`);
+  const text = payload.text ?? undefined;
+  const segments = payload.segments ?? undefined;
+  if (text === undefined && segments === undefined) {
+    throw new BadInputError(`${expected}, got ${describeKeys(payload)}`);
+  }
+  if (segments !== undefined && !Array.isArray(segments)) {
+    throw new BadInputError(`payload.segments: expected an array, got ${describeValue(segments)}`);
+  }
+  if (text !== undefined && typeof text !== 'string') {
+    throw new BadInputError(`payload.text: expected a string, got ${describeValue(text)}`);
+  }
+  return { text, segments };
+}
+
+function describeKeys(payload: Record<string, unknown>): string {
+  const nulls = ['text', 'segments'].filter((key) => payload[key] === null);
+  if (nulls.length > 0) return nulls.map((key) => `"${key}": null`).join(', ');
+  const keys = Object.keys(payload);
+  if (keys.length === 0) return 'an empty object';
+  return `an object with keys ${keys.slice(0, 5).map((k) => quote(k, 20)).join(', ')}${keys.length > 5 ? ', …' : ''}`;
+}
+
+function segmentsFrom(input: Payload): Parsed {
+  if (input.segments !== undefined) return parseSegmentsValue(input.segments, 'payload.segments');
+  const text = requireText(input, 'segments');
+  return parseSegmentsValue(parseJsonText(text, 'segments'), 'payload.text');
+}
+
+/** payload.text, checked: present, not binary, not blank; invalid characters removed. */
+function requireText(input: Payload, format: TranscriptFormat): string {
+  if (input.text === undefined) {
+    throw new BadInputError(
+      `${format}: expected payload.text (the file content as a string), got only payload.segments (use format "segments" or "auto")`,
+    );
+  }
+  assertNotBinary(input.text);
+  const text = normaliseRawText(input.text);
+  if (text.trim() === '') throw new BadInputError('transcript is empty (payload.text is blank)');
+  return text;
+}
+
+function parseText(detection: Detection, text: string): Parsed {
+  switch (detection.format) {
+    case 'vtt':
+      return parseVtt(text);
+    case 'srt':
+      return parseSrt(text);
+    case 'whisper':
+      return parseWhisperValue('json' in detection ? detection.json : parseJsonText(text, 'whisper'));
+    case 'segments':
+      return parseSegmentsValue('json' in detection ? detection.json : parseJsonText(text, 'segments'), 'payload.text');
+    case 'text':
+      return parsePlainText(text);
+  }
+}
+
+function finish(format: ConcreteFormat, parsed: Parsed): ParsedTranscript {
+  if (parsed.segments.length === 0) {
+    throw new BadInputError(`transcript is empty (no spoken text after parsing ${format})`);
+  }
+  return { format, segments: parsed.segments, warnings: parsed.warnings };
+}
