@@ -71,3 +71,16 @@ export async function createTestDatabase(dimensions = 1536): Promise<TestDatabas
     },
   };
 }
+
+/** A new empty database (not migrated), e.g. for testing `rag-worker migrate` itself. */
+export async function createEmptyDatabase(): Promise<TestDatabase> {
+  const name = `rw_empty_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  await withAdmin((admin) => admin.query(`create database ${name}`));
+  return {
+    url: urlFor(name),
+    name,
+    async drop() {
+      await withAdmin((admin) => admin.query(`drop database if exists ${name} with (force)`));
+    },
+  };
+}

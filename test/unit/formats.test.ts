@@ -457,6 +457,15 @@ describe('input that succeeds after cleaning and ordering', () => {
     ]);
   });
 
+  test('text: Otter-style "Name  0:05" headers; an unnamed stamped turn continues the speaker', () => {
+    const text = 'Ann Lee  0:05\nHello there.\nSecond line.\n\nBob  1:10\nHi Ann.\n\n[02:00]\nStill Bob.\n\nAnn Lee  2:30\nBye.';
+    assert.deepEqual(parseTranscript('auto', { text }).segments, [
+      seg(1, 'Hello there. Second line.', 'Ann Lee', 5000, 70000),
+      seg(2, 'Hi Ann. Still Bob.', 'Bob', 70000, 150000),
+      seg(3, 'Bye.', 'Ann Lee', 150000, null),
+    ]);
+  });
+
   test('speaker prefixes: lowercase display names need two uses; a one-off "So the plan:" is text', () => {
     const vtt = [
       'WEBVTT',
@@ -501,6 +510,26 @@ describe('input that succeeds after cleaning and ordering', () => {
       seg(2, 'Done <b>', 'Ann Lee', 2500, 3000),
     ]);
   });
+});
+
+describe('bundled examples (examples/)', () => {
+  const EXAMPLES = new URL('../../examples/', import.meta.url);
+  const cases: Array<[string, string, string[], RegExp]> = [
+    ['product-meeting.vtt', 'vtt', ['Luis Ortega', 'Maya Chen', 'Priya Nair (PM)'], /migrating the billing database to a read replica before the holiday freeze/],
+    ['customer-interview.srt', 'srt', ['Dana', 'Interviewer'], /forty croissants every Sunday/],
+    ['lecture-notes.txt', 'text', ['Professor Lind', 'Student'], /only one G3P leaves the cycle as profit/],
+  ];
+  for (const [file, format, speakers, passage] of cases) {
+    test(`${file} parses as ${format} with its speakers and distinctive passage`, () => {
+      const text = readFileSync(new URL(file, EXAMPLES), 'utf8');
+      const parsed = parseTranscript('auto', { text });
+      assert.equal(parsed.format, format);
+      assert.equal(detectFormat(text, file), format);
+      assertWellFormed(parsed.segments);
+      assert.deepEqual([...new Set(parsed.segments.flatMap((s) => s.speaker ?? []))].sort(), speakers);
+      assert.ok(parsed.segments.some((s) => passage.test(s.text)), String(passage));
+    });
+  }
 });
 
 describe('timestamps and detection', () => {

@@ -28,8 +28,8 @@ interface OpenSegment {
 
 /**
  * Consecutive cues of the same (non-null) speaker become one segment: texts joined with a
- * space, startMs of the first, endMs the latest end among them (= the last one's unless cues
- * overlap out of order, as Teams files do). Cues without any speaker stay one segment each:
+ * space, startMs of the first, endMs of the last (null when the last one's end is unknown;
+ * the latest end among them when cues overlap out of order, as in Teams files). Cues without any speaker stay one segment each:
  * a speakerless file is never collapsed into one giant segment; the chunker packs them.
  * Blank texts are dropped; seq is 1..n in output order.
  */
@@ -46,7 +46,7 @@ export function mergeCues(cues: Iterable<Cue>, options: MergeOptions): Segment[]
     if (current !== undefined && speaker !== null && current.speaker === speaker) {
       current.parts.push(text);
       current.startMs ??= cue.startMs;
-      current.endMs = laterOf(current.endMs, cue.endMs);
+      current.endMs = cue.endMs === null ? null : laterOf(current.endMs, cue.endMs);
     } else {
       open.push({ parts: [text], speaker, startMs: cue.startMs, endMs: cue.endMs });
     }
