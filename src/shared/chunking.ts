@@ -136,13 +136,13 @@ class ChunkPacker {
     const { text } = segment;
     const tokenBudget = this.#options.maxTokens - segment.prefixTokens;
     const charBudget = this.#options.charLimit - segment.prefix.length;
-    if (text.length <= charBudget) {
+    if (mayFit(text, 0, text.length, tokenBudget, charBudget)) {
       const tokens = this.#counter.encode(text).length;
       if (tokens <= tokenBudget) return [{ start: 0, coreEnd: text.length, end: text.length, tokens, segment }];
     }
     const pieces: Piece[] = [];
     for (const span of sentenceSpans(text)) {
-      if (span.coreEnd - span.start <= charBudget) {
+      if (mayFit(text, span.start, span.coreEnd, tokenBudget, charBudget)) {
         const tokens = this.#counter.encode(text.slice(span.start, span.coreEnd)).length;
         if (tokens <= tokenBudget) {
           pieces.push({ ...span, tokens, segment });
@@ -260,6 +260,18 @@ class ChunkPacker {
       contentHash: createHash('sha256').update(content, 'utf8').digest('hex'),
     };
   }
+}
+
+/** Above this many characters per token, text is not even tried whole (it is split instead). */
+const MAX_CHARS_PER_TOKEN = 8;
+/** tiktoken's cost grows with the square of a pre-token's length; runs this long go to splitByTokens. */
+const LONG_LETTER_RUN = /[\p{L}\p{M}]{1024}/u;
+
+/** Whether text[start, end) is worth one encode to see if it fits whole. */
+function mayFit(text: string, start: number, end: number, tokenBudget: number, charBudget: number): boolean {
+  const length = end - start;
+  if (length > charBudget || length > tokenBudget * MAX_CHARS_PER_TOKEN) return false;
+  return length < 1024 || !LONG_LETTER_RUN.test(text.slice(start, end));
 }
 
 /** One line per run of contiguous pieces of one segment, prefixed with the segment's speaker. */

@@ -18,8 +18,8 @@ export interface TokenSpan extends TextSpan {
   tokens: number;
 }
 
-/** First guess of characters per token for the encode window; the window doubles when too small. */
-const WINDOW_CHARS_PER_TOKEN = 6;
+/** First guess of characters per token for the encode window; then the last window's ratio. */
+const INITIAL_CHARS_PER_TOKEN = 4;
 
 /**
  * Pieces covering text[from, to): consecutive (piece i's end is piece i+1's start), no piece
@@ -37,8 +37,9 @@ export function splitByTokens(
   const pieces: TokenSpan[] = [];
   let start = skipWhitespace(text, from, to);
   let limit = maxTokens;
+  const density = { charsPerToken: INITIAL_CHARS_PER_TOKEN };
   while (start < to) {
-    const length = cleanCutLength(text, start, to, limit, maxChars, counter);
+    const length = cleanCutLength(text, start, to, limit, maxChars, counter, density);
     const coreEnd = trimEndIndex(text, start, start + length);
     const tokens = counter.encode(text.slice(start, coreEnd)).length;
     if (tokens > maxTokens) {
@@ -63,17 +64,21 @@ function cleanCutLength(
   limit: number,
   maxChars: number,
   counter: TokenCounter,
+  density: { charsPerToken: number },
 ): number {
   const room = Math.min(to - start, maxChars);
-  let window = Math.min(room, limit * WINDOW_CHARS_PER_TOKEN + 16);
-  let tokens = counter.encode(text.slice(start, start + codePointFloor(text, start, start + window)));
-  while (tokens.length <= limit && window < room) {
-    window = Math.min(room, window * 2);
-    tokens = counter.encode(text.slice(start, start + codePointFloor(text, start, start + window)));
+  // Encode only a window a little longer than `limit` tokens: tiktoken's cost grows with the
+  // square of a pre-token's length (a CJK run has no spaces), so never encode the whole run.
+  let windowEnd = codePointFloor(text, start, start + Math.min(room, Math.ceil(limit * density.charsPerToken * 1.2) + 8));
+  let tokens = counter.encode(text.slice(start, windowEnd));
+  while (tokens.length <= limit && windowEnd < start + room) {
+    windowEnd = codePointFloor(text, start, start + Math.min(room, (windowEnd - start) * 2));
+    tokens = counter.encode(text.slice(start, windowEnd));
   }
+  density.charsPerToken = Math.max(0.25, (windowEnd - start) / Math.max(1, tokens.length));
   let length: number;
   if (tokens.length <= limit) {
-    length = codePointFloor(text, start, start + window) - start;
+    length = windowEnd - start;
   } else {
     length = decodedPrefixLength(text, start, tokens, limit, counter);
   }
