@@ -20,6 +20,8 @@ import { QueueStore } from './stores/queue-store.ts';
 import type { SqlClient } from './stores/sql-client.ts';
 
 export const QUEUE_CHANNEL = 'rag_ingestion_queue';
+export const OFFLINE_EMBEDDER_NOTICE =
+  'No OPENAI_API_KEY: using the built-in offline embedder (lexical feature hashing — matches words, not meaning). Set OPENAI_API_KEY for semantic search.';
 
 export async function openDatabase(config: Config, logger: Logger): Promise<SqlClient> {
   if (config.store === 'supabase') {
@@ -144,6 +146,7 @@ export function createCoordinator(rt: Runtime): Coordinator {
 
 /** LISTEN for new jobs; returns an unsubscribe function. */
 export async function listenForJobs(rt: Runtime, coordinator: Coordinator): Promise<() => Promise<void>> {
+  if (!rt.config.listen) return async () => {};
   return rt.sql.listen(QUEUE_CHANNEL, () => coordinator.notify());
 }
 

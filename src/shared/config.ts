@@ -19,7 +19,12 @@ const int = (min: number, max: number) =>
     .regex(/^-?\d+$/, 'expected a whole number')
     .transform(Number)
     .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
-const optionalInt = (min: number, max: number) => z.union([z.literal('').transform(() => undefined), int(min, max)]);
+const optionalInt = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .transform((v) => (v === '' ? undefined : v))
+    .pipe(int(min, max).optional());
 const url = z.string().trim().url('expected a URL');
 const optionalUrl = z.union([z.literal('').transform(() => undefined), url]);
 const text = z.string().trim();
@@ -52,6 +57,7 @@ export const SETTINGS = {
   embeddingTimeoutMs: { env: 'RAG_EMBEDDING_TIMEOUT_MS', default: '60000', schema: int(100, 600_000), doc: 'Timeout of one embedding request.' },
   providerRetries: { env: 'RAG_PROVIDER_RETRIES', default: '6', schema: int(0, 100), doc: 'Retries of one provider request (429, 5xx, network) before the job is re-queued with backoff.' },
   pollIntervalMs: { env: 'RAG_POLL_INTERVAL_MS', default: '10000', schema: int(50, 3_600_000), doc: 'How often an idle worker polls the queue (LISTEN/NOTIFY wakes it sooner on a direct connection).' },
+  listen: { env: 'RAG_LISTEN', default: 'true', schema: bool, doc: 'Wake on NOTIFY from the queue (direct connections). false: poll only (e.g. behind a transaction-mode pooler).' },
   maxConcurrentJobs: { env: 'RAG_MAX_CONCURRENT_JOBS', default: '4', schema: int(1, 1000), doc: 'Jobs processed at once by this worker.' },
   threads: { env: 'RAG_THREADS', default: '', schema: optionalInt(1, 256), doc: 'Chunking threads (empty: os.availableParallelism()).' },
   workerId: { env: 'RAG_WORKER_ID', default: '', schema: optionalText, doc: 'Name of this worker in the queue (empty: host-pid-random).' },
@@ -101,7 +107,9 @@ export function resolveConfig(env: Record<string, string | undefined>, overrides
   const out: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(SETTINGS) as [keyof Settings, SettingSpec][]) {
     const override = overrides[key];
-    const raw = override !== undefined ? String(override) : (env[spec.env] ?? spec.default);
+    // An empty value (e.g. `RAG_EMBEDDING_BATCH=` in a .env file) means "use the default".
+    const given = override !== undefined ? String(override) : env[spec.env];
+    const raw = given === undefined || given.trim() === '' ? spec.default : given;
     const result = spec.schema.safeParse(raw);
     if (result.success) {
       out[key] = result.data;

@@ -49,6 +49,8 @@ export function parseRetryAfterMs(get: HeaderGetter, nowMs: number = Date.now())
   if (raw === null || raw === undefined || raw.trim() === '') return undefined;
   const seconds = Number(raw);
   if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  // Only an HTTP-date (IMF-fixdate, e.g. "Wed, 21 Oct 2015 07:28:00 GMT"): Date.parse accepts far too much.
+  if (!/^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(raw.trim())) return undefined;
   const date = Date.parse(raw);
   return Number.isFinite(date) ? Math.max(0, date - nowMs) : undefined;
 }

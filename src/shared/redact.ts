@@ -6,7 +6,7 @@
  */
 const KEY_PATTERNS: RegExp[] = [
   /\b(?:sk|rk|pk)-(?:proj-|ant-|live-|test-|svcacct-)?[A-Za-z0-9_*.\-]{3,}/g, // OpenAI / Anthropic style keys (incl. masked)
-  /\bBearer\s+[A-Za-z0-9._~+/=\-]{8,}/gi,
+  /\bBearer\s+(?=[A-Za-z._~+/=\-]*\d)[A-Za-z0-9._~+/=\-]{8,}/g, // the HTTP scheme with a token (has a digit), not the English word
   /\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, // JWT (Supabase service-role keys)
   /(Incorrect API key provided:\s*)\S+/gi,
 ];

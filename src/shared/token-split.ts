@@ -66,13 +66,14 @@ function cleanCutLength(
   counter: TokenCounter,
   density: { charsPerToken: number },
 ): number {
-  const room = Math.min(to - start, maxChars);
+  const maxEnd = codePointFloor(text, start, start + Math.min(to - start, maxChars));
   // Encode only a window a little longer than `limit` tokens: tiktoken's cost grows with the
   // square of a pre-token's length (a CJK run has no spaces), so never encode the whole run.
-  let windowEnd = codePointFloor(text, start, start + Math.min(room, Math.ceil(limit * density.charsPerToken * 1.2) + 8));
+  const guess = Math.ceil(limit * density.charsPerToken * 1.2) + 8;
+  let windowEnd = codePointFloor(text, start, Math.min(maxEnd, start + guess));
   let tokens = counter.encode(text.slice(start, windowEnd));
-  while (tokens.length <= limit && windowEnd < start + room) {
-    windowEnd = codePointFloor(text, start, start + Math.min(room, (windowEnd - start) * 2));
+  while (tokens.length <= limit && windowEnd < maxEnd) {
+    windowEnd = codePointFloor(text, start, Math.min(maxEnd, start + (windowEnd - start) * 2));
     tokens = counter.encode(text.slice(start, windowEnd));
   }
   density.charsPerToken = Math.max(0.25, (windowEnd - start) / Math.max(1, tokens.length));
@@ -108,12 +109,14 @@ function tooSmall(text: string, index: number, maxTokens: number): Error {
   );
 }
 
-/** `index`, moved back one unit if it would cut a surrogate pair; never below start + 1. */
+/** `index`, moved off the middle of a surrogate pair (back, unless that would leave nothing). */
 function codePointFloor(text: string, start: number, index: number): number {
-  if (index >= text.length || index <= start + 1) return index;
+  if (index >= text.length || index <= start) return index;
   const before = text.charCodeAt(index - 1);
   const after = text.charCodeAt(index);
-  if (before >= 0xd800 && before <= 0xdbff && after >= 0xdc00 && after <= 0xdfff) return index - 1;
+  if (before >= 0xd800 && before <= 0xdbff && after >= 0xdc00 && after <= 0xdfff) {
+    return index - 1 > start ? index - 1 : index + 1;
+  }
   return index;
 }
 

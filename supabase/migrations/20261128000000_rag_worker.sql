@@ -116,6 +116,13 @@ alter table rag_chunks enable row level security;
 alter table rag_chunk_staging enable row level security;
 
 -- ───────────────────────────── triggers ─────────────────────────────
+-- Serialises everything that may put a job of one document version into 'queued' (enqueue, retry, release),
+-- so that there is never more than one queued job per document version, even under concurrent enqueues.
+create or replace function rag_lock_document_version(p_document_id text, p_version text)
+returns void language sql as $$
+  select pg_advisory_xact_lock(hashtextextended(p_document_id || chr(31) || p_version, 7261128));
+$$;
+
 -- A plain INSERT of a document version that is already queued does not create a second job:
 -- the queued job takes the new payload, title, format, metadata and priority (latest wins), and the insert
 -- is skipped (INSERT ... RETURNING returns no row; use rag_enqueue() to get the job id back).
@@ -123,6 +130,7 @@ create or replace function rag_queue_before_insert() returns trigger
 language plpgsql as $$
 begin
   if new.status = 'queued' then
+    perform rag_lock_document_version(new.document_id, new.version);
     update rag_ingestion_queue q
        set payload = new.payload, title = new.title, format = new.format, metadata = new.metadata,
            priority = new.priority, run_at = least(q.run_at, new.run_at), updated_at = now()
@@ -199,7 +207,8 @@ begin
 end $$;
 
 -- Claim up to p_limit runnable jobs: queued and due, or processing with an expired lease (its worker died).
--- Never two jobs of one document version at once. Attempts are counted here, so a job that kills its worker
+-- Never two jobs of one document version at once (at most one is queued, and a queued one waits while another
+-- of its version is processing). Attempts are counted here, so a job that kills its worker
 -- every time still ends failed: an expired job that has used all its attempts is failed instead of claimed.
 create or replace function rag_claim_jobs(
   p_worker_id text, p_limit integer, p_lease_seconds integer, p_default_max_attempts integer default 5)
@@ -223,9 +232,11 @@ begin
     select c.id from rag_ingestion_queue c
      where ((c.status = 'queued' and c.run_at <= now())
             or (c.status = 'processing' and c.lease_expires_at < now()))
-       and not exists (select 1 from rag_ingestion_queue o
-                        where o.document_id = c.document_id and o.version = c.version and o.id <> c.id
-                          and o.status = 'processing' and o.lease_expires_at >= now())
+       -- one run per document version: a queued job waits while another job of its version is processing
+       -- (an expired one included: that one is reclaimed or failed first)
+       and not (c.status = 'queued' and exists (
+                select 1 from rag_ingestion_queue o
+                 where o.document_id = c.document_id and o.version = c.version and o.id <> c.id and o.status = 'processing'))
      order by c.priority desc, c.run_at, c.submitted_at
      limit greatest(p_limit, 0)
      for update skip locked
@@ -329,6 +340,14 @@ begin
   if v_first <> j.chunks_done then
     raise exception 'rag_save_chunks: job % expects chunk_index % next, got %', p_job_id, j.chunks_done, v_first;
   end if;
+  if exists (select 1 from (
+               select (c.value ->> 'chunk_index')::integer as idx,
+                      row_number() over (order by (c.value ->> 'chunk_index')::integer) - 1 as pos
+                 from jsonb_array_elements(p_chunks) c
+                where (c.value ->> 'chunk_index')::integer >= j.chunks_done) n
+             where n.idx <> j.chunks_done + n.pos) then
+    raise exception 'rag_save_chunks: job % batch has a gap or a duplicate in chunk_index (must be consecutive from %)', p_job_id, j.chunks_done;
+  end if;
 
   insert into rag_chunk_staging (job_id, chunk_index, content, token_count, segment_seq_start, segment_seq_end,
                                  start_ms, end_ms, speakers, embedding, embedding_model, content_hash, metadata)
@@ -345,7 +364,8 @@ begin
   update rag_ingestion_queue
      set chunks_done = j.chunks_done + v_inserted,
          segments_done = greatest(segments_done, p_segments_done),
-         tokens_embedded = tokens_embedded + p_tokens_embedded,
+         -- a resent batch that was partly saved counts only its new share of tokens
+         tokens_embedded = tokens_embedded + (p_tokens_embedded * v_inserted / greatest(jsonb_array_length(p_chunks), 1)),
          chunks_reused = chunks_reused + coalesce(p_chunks_reused, 0),
          lease_expires_at = greatest(lease_expires_at, now()), updated_at = now()
    where id = p_job_id;
@@ -389,9 +409,29 @@ begin
   return v_count;
 end $$;
 
+-- A job that would go back to the queue while a newer enqueue of its document version is already queued is
+-- superseded by it (the newer payload wins): it ends 'cancelled' and its staged chunks are dropped.
+create or replace function rag_supersede(p_job_id uuid, p_history jsonb)
+returns void
+language plpgsql as $$
+declare
+  v_newer uuid;
+  j rag_ingestion_queue;
+begin
+  select * into j from rag_ingestion_queue where id = p_job_id;
+  select id into v_newer from rag_ingestion_queue
+   where document_id = j.document_id and version = j.version and status = 'queued' and id <> p_job_id;
+  delete from rag_chunk_staging where job_id = p_job_id;
+  update rag_ingestion_queue
+     set status = 'cancelled', completed_at = now(), updated_at = now(), lease_token = null, lease_expires_at = null,
+         last_error_category = 'superseded', attempt_history = p_history,
+         error_detail = format('superseded by job %s, a newer enqueue of this document version', v_newer)
+   where id = p_job_id;
+end $$;
+
 -- Fail an attempt. With p_retry_in_ms and attempts left, the job goes back to queued at now() + p_retry_in_ms
 -- (chunks saved so far are kept for the next attempt); otherwise it ends failed (saved chunks are dropped).
--- Returns the resulting status.
+-- Returns the resulting status ('queued', 'failed', or 'cancelled' when superseded by a newer queued job).
 create or replace function rag_fail_job(
   p_job_id uuid, p_worker_id text, p_lease_token uuid, p_error_detail text, p_error_category text,
   p_retry_in_ms integer default null, p_default_max_attempts integer default 5)
@@ -415,6 +455,12 @@ begin
      where id = p_job_id;
     return 'failed';
   end if;
+  perform rag_lock_document_version(j.document_id, j.version);
+  if exists (select 1 from rag_ingestion_queue o where o.document_id = j.document_id and o.version = j.version
+                and o.status = 'queued' and o.id <> p_job_id) then
+    perform rag_supersede(p_job_id, v_history);
+    return 'cancelled';
+  end if;
   update rag_ingestion_queue
      set status = 'queued', run_at = now() + make_interval(secs => p_retry_in_ms / 1000.0), updated_at = now(),
          lease_token = null, lease_expires_at = null, worker_id = null,
@@ -424,25 +470,37 @@ begin
 end $$;
 
 -- Give jobs back without using up an attempt (shutdown, or a worker-level fault such as a bad API key).
--- Saved chunks are kept: the next worker resumes after them. Returns the number released.
+-- Saved chunks are kept: the next worker resumes after them (unless a newer enqueue of the same document version
+-- is queued: then the released job is superseded). Returns the number released.
 create or replace function rag_release_jobs(
   p_worker_id text, p_job_ids uuid[], p_lease_tokens uuid[], p_reason text)
 returns integer
 language plpgsql as $$
 declare
-  v_count integer;
+  v_count integer := 0;
+  j rag_ingestion_queue;
+  v_history jsonb;
 begin
-  with mine as (
-    select t.job_id, t.lease_token from unnest(p_job_ids, p_lease_tokens) as t(job_id, lease_token)
-  )
-  update rag_ingestion_queue q
-     set status = 'queued', attempts = greatest(q.attempts - 1, 0), run_at = now(), updated_at = now(),
-         worker_id = null, lease_token = null, lease_expires_at = null,
-         attempt_history = q.attempt_history || rag_history_entry(q.attempts, p_worker_id, 'released', p_reason)
-    from mine
-   where q.id = mine.job_id and q.lease_token = mine.lease_token and q.worker_id = p_worker_id
-     and q.status = 'processing';
-  get diagnostics v_count = row_count;
+  for j in
+    select q.* from rag_ingestion_queue q
+      join unnest(p_job_ids, p_lease_tokens) as t(job_id, lease_token) on q.id = t.job_id and q.lease_token = t.lease_token
+     where q.worker_id = p_worker_id and q.status = 'processing'
+     order by q.id
+       for update of q
+  loop
+    perform rag_lock_document_version(j.document_id, j.version);
+    v_history := j.attempt_history || rag_history_entry(j.attempts, p_worker_id, 'released', p_reason);
+    if exists (select 1 from rag_ingestion_queue o where o.document_id = j.document_id and o.version = j.version
+                  and o.status = 'queued' and o.id <> j.id) then
+      perform rag_supersede(j.id, v_history);
+    else
+      update rag_ingestion_queue
+         set status = 'queued', attempts = greatest(attempts - 1, 0), run_at = now(), updated_at = now(),
+             worker_id = null, lease_token = null, lease_expires_at = null, attempt_history = v_history
+       where id = j.id;
+    end if;
+    v_count := v_count + 1;
+  end loop;
   return v_count;
 end $$;
 
@@ -471,17 +529,28 @@ end $$;
 create or replace function rag_retry_jobs(p_job_ids uuid[] default null)
 returns setof uuid
 language plpgsql as $$
+declare
+  j rag_ingestion_queue;
 begin
-  return query
-  update rag_ingestion_queue q
-     set status = 'queued', attempts = 0, run_at = now(), updated_at = now(), completed_at = null,
-         error_detail = null, last_error_category = null, worker_id = null, lease_token = null, lease_expires_at = null,
-         attempt_history = q.attempt_history || rag_history_entry(q.attempts, null, 'retried', 'retried by request')
-   where ((p_job_ids is null and q.status = 'failed')
-          or (p_job_ids is not null and q.id = any (p_job_ids) and q.status in ('failed', 'cancelled')))
-     and not exists (select 1 from rag_ingestion_queue o
-                      where o.document_id = q.document_id and o.version = q.version and o.status = 'queued')
-  returning q.id;
+  -- newest first: when a document version failed several times, its latest job is the one re-queued
+  for j in
+    select q.* from rag_ingestion_queue q
+     where (p_job_ids is null and q.status = 'failed')
+        or (p_job_ids is not null and q.id = any (p_job_ids) and q.status in ('failed', 'cancelled'))
+     order by q.submitted_at desc, q.id
+  loop
+    perform rag_lock_document_version(j.document_id, j.version);
+    continue when exists (select 1 from rag_ingestion_queue o
+                           where o.document_id = j.document_id and o.version = j.version and o.status = 'queued');
+    update rag_ingestion_queue q
+       set status = 'queued', attempts = 0, run_at = now(), updated_at = now(), completed_at = null,
+           error_detail = null, last_error_category = null, worker_id = null, lease_token = null, lease_expires_at = null,
+           attempt_history = q.attempt_history || rag_history_entry(q.attempts, null, 'retried', 'retried by request')
+     where q.id = j.id and q.status in ('failed', 'cancelled');
+    if found then
+      return next j.id;
+    end if;
+  end loop;
 end $$;
 
 -- ───────────────────────────── retrieval ─────────────────────────────

@@ -22,6 +22,7 @@ export const MODEL = 'test-model';
 export const LEASE_SECONDS = 60;
 export const DEFAULT_MAX_ATTEMPTS = 5;
 export const BACKENDS = ['postgres', 'pglite'] as const;
+
 export type BackendKind = (typeof BACKENDS)[number];
 
 export interface Backend {
@@ -70,9 +71,14 @@ export function leaseOf(job: JobRow): Lease {
   return { jobId: job.id, workerId: job.worker_id, leaseToken: job.lease_token };
 }
 
-/** Embeddings in the x-y plane (z = 0), so a z-axis query in the match tests ranks only its own chunks first. */
-export function planeVector(i: number): VectorLiteral {
-  const angle = ((i % 8) + 1) * 0.15;
+/**
+ * A deterministic embedding for a chunk's content: a unit vector in the x-y plane's positive quadrant (z = 0),
+ * spread by a hash of the content. The match tests query away from that quadrant, so their own chunks rank first.
+ */
+export function planeVector(content: string): VectorLiteral {
+  let h = 2166136261;
+  for (let i = 0; i < content.length; i++) h = Math.imul(h ^ content.charCodeAt(i), 16777619) >>> 0;
+  const angle = 0.05 + (h / 2 ** 32) * 1.47;
   return toVectorLiteral([Math.cos(angle), Math.sin(angle), 0]);
 }
 
@@ -96,7 +102,7 @@ export function makeChunks(count: number, options: { from?: number; tag?: string
 }
 
 export function embeddingsFor(chunks: readonly Chunk[]): VectorLiteral[] {
-  return chunks.map((c) => planeVector(c.index));
+  return chunks.map((c) => planeVector(c.content));
 }
 
 export const noProgress = { segmentsDone: 0, tokensEmbedded: 0, chunksReused: 0 };

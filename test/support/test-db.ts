@@ -43,7 +43,7 @@ async function ensureTemplate(dimensions: number): Promise<string> {
         await c.end();
       }
       // Drop templates of older migrations.
-      const old = await admin.query(`select datname from pg_database where datname like 'rw\\_template\\_%' and datname <> $1`, [name]);
+      const old = await admin.query(`select datname from pg_database where datname like $2 and datname <> $1`, [name, `rw\\_template\\_${dimensions}\\_%`]);
       for (const row of old.rows) await admin.query(`drop database if exists ${row.datname}`).catch(() => {});
     } finally {
       await admin.query('select pg_advisory_unlock($1)', [TEMPLATE_LOCK]);

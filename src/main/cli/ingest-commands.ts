@@ -1,7 +1,7 @@
 /** `rag-worker enqueue <files..>` and `rag-worker ingest <files..>`. */
 import type { JobRow } from '../stores/queue-store.ts';
 import { QueueStore } from '../stores/queue-store.ts';
-import { createCoordinator, describeRuntime, ensureSchema, openDatabase, openRuntime } from '../runtime.ts';
+import { createCoordinator, describeRuntime, ensureSchema, OFFLINE_EMBEDDER_NOTICE, openDatabase, openRuntime } from '../runtime.ts';
 import type { JobProgress } from '../coordinator/job-runner.ts';
 import { loadConfig, makeLogger, printJson } from './context.ts';
 import { fileJobs, type FileArgs } from './files.ts';
@@ -65,9 +65,7 @@ export async function ingestCommand(argv: Record<string, unknown>): Promise<void
   const logger = makeLogger(config, bar !== undefined).child({ workerId: config.workerId });
   const jobs = fileJobs(argv as unknown as FileArgs);
   const rt = await openRuntime(config, logger);
-  if (!rt.provider.remote && !argv.json) {
-    console.error('ℹ️  No OPENAI_API_KEY: using the built-in offline embedder (lexical feature hashing — matches words, not meaning).');
-  }
+  if (!rt.provider.remote) logger.warn(OFFLINE_EMBEDDER_NOTICE);
   try {
     const ids: string[] = [];
     for (const job of jobs) ids.push(await rt.store.enqueue(job));

@@ -1,5 +1,5 @@
 /** `rag-worker start [--once]`: the long-running worker. */
-import { createCoordinator, describeRuntime, listenForJobs, openRuntime } from '../runtime.ts';
+import { createCoordinator, describeRuntime, listenForJobs, OFFLINE_EMBEDDER_NOTICE, openRuntime } from '../runtime.ts';
 import { loadConfig, makeLogger } from './context.ts';
 
 export async function startCommand(argv: Record<string, unknown>): Promise<void> {
@@ -8,7 +8,7 @@ export async function startCommand(argv: Record<string, unknown>): Promise<void>
   logger.info('🚀 RAG Background Worker starting...', { workerId: config.workerId });
   if (config.enableClaudeAnalysis) logger.warn('RAG_ENABLE_CLAUDE_ANALYSIS=true: Claude analysis is not part of this version; chunks are embedded without it');
   const rt = await openRuntime(config, logger);
-  if (!rt.provider.remote) logger.warn('No OPENAI_API_KEY: using the built-in offline embedder (lexical feature hashing — matches words, not meaning)');
+  if (!rt.provider.remote) logger.warn(OFFLINE_EMBEDDER_NOTICE);
   const coordinator = createCoordinator(rt);
   const unlisten = await listenForJobs(rt, coordinator);
 

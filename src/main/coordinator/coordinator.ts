@@ -216,14 +216,16 @@ export class Coordinator extends EventEmitter {
     const retryAfter = error instanceof RetryableError ? error.retryAfterMs : undefined;
     const delay = retryDelayMs(job.attempts, { baseMs: this.opts.retryBaseMs, maxMs: this.opts.retryMaxMs }, retryAfter);
     const status = await db('fail', () => this.store.failJob(lease, detail, category === 'retryable' ? 'retryable' : 'error', delay, this.opts.maxAttempts));
-    if (status === 'queued') {
+    if (status === 'cancelled') {
+      log.warn(`⏭️  Job ${job.id} superseded by a newer enqueue of ${job.document_id} (version ${job.version})`);
+    } else if (status === 'queued') {
       this.summary.requeued++;
       log.warn(`🔁 Job ${job.id} will be retried in ${(delay / 1000).toFixed(1)}s (attempt ${job.attempts}): ${detail}`);
     } else {
       this.summary.failed++;
       log.error(`❌ Job ${job.id} failed after ${job.attempts} attempts: ${detail}`);
     }
-    this.emit('job', { jobId: job.id, status: status === 'queued' ? 'requeued' : 'failed', error: detail });
+    this.emit('job', { jobId: job.id, status: status === 'queued' ? 'requeued' : status, error: detail });
   }
 
   private async beat(): Promise<void> {

@@ -83,7 +83,8 @@ export function mapOpenAIError(error: unknown, options: Pick<OpenAIProviderOptio
     const status = error.status ?? 0;
     const rateLimit = parseRateLimitHeaders(headerGetter(error.headers));
     const code = (error as { code?: string | null }).code ?? '';
-    const detail = `${status} ${error.message}`;
+    // The SDK's message already starts with the status ("401 Incorrect API key ...").
+    const detail = /^\d{3}\b/.test(error.message) ? error.message : `${status} ${error.message}`;
     if (status === 429 && code === 'insufficient_quota') {
       return new WorkerFatalError(`embedding provider says the account is out of quota (${detail}): check billing for OPENAI_API_KEY`, { cause: error });
     }

@@ -51,6 +51,9 @@ export interface SchedulerStats {
 interface Pending {
   item: EmbedItem;
   jobKey: string;
+  priority: number;
+  /** Set when the job was cancelled while this item was in a request: never retried, never resolved. */
+  cancelled: boolean;
   attempts: number;
   notBefore: number;
   isolate: boolean;
@@ -67,6 +70,7 @@ interface JobQueue {
 export class EmbeddingScheduler {
   private readonly opts: Required<Omit<SchedulerOptions, 'rpm' | 'tpm'>>;
   private readonly jobs = new Map<string, JobQueue>();
+  private readonly sending = new Set<Pending>();
   private rpm: TokenBucket | undefined;
   private tpm: TokenBucket | undefined;
   private inFlight = 0;
@@ -109,7 +113,7 @@ export class EmbeddingScheduler {
     const promises = items.map(
       (item) =>
         new Promise<VectorLiteral>((resolve, reject) => {
-          queue.items.push({ item, jobKey, attempts: 0, notBefore: 0, isolate: false, resolve, reject });
+          queue.items.push({ item, jobKey, priority, cancelled: false, attempts: 0, notBefore: 0, isolate: false, resolve, reject });
         }),
     );
     this.pump();
@@ -118,6 +122,12 @@ export class EmbeddingScheduler {
 
   /** Drops a job's queued items (cancelled, lease lost, shutting down); requests in flight finish unobserved. */
   cancelJob(jobKey: string, reason: unknown): void {
+    for (const p of this.sending) {
+      if (p.jobKey === jobKey && !p.cancelled) {
+        p.cancelled = true;
+        p.reject(reason);
+      }
+    }
     const queue = this.jobs.get(jobKey);
     if (!queue) return;
     this.jobs.delete(jobKey);
@@ -225,9 +235,10 @@ export class EmbeddingScheduler {
 
   private requeue(items: Pending[]): void {
     for (const p of [...items].reverse()) {
+      if (p.cancelled) continue;
       let q = this.jobs.get(p.jobKey);
       if (!q) {
-        q = { key: p.jobKey, priority: 0, items: [] };
+        q = { key: p.jobKey, priority: p.priority, items: [] };
         this.jobs.set(p.jobKey, q);
       }
       q.items.unshift(p);
@@ -236,6 +247,7 @@ export class EmbeddingScheduler {
 
   private send(items: Pending[], tokens: number): void {
     this.inFlight++;
+    for (const p of items) this.sending.add(p);
     this.stats.requests++;
     this.opts.provider
       .embed(items.map((p) => p.item.text))
@@ -244,22 +256,37 @@ export class EmbeddingScheduler {
           if (result.rateLimit) this.adapt(result.rateLimit);
           this.stats.inputs += items.length;
           this.stats.tokens += tokens;
-          items.forEach((p, i) => p.resolve(result.vectors[i]));
+          items.forEach((p, i) => {
+            if (!p.cancelled) p.resolve(result.vectors[i]);
+          });
         },
         (error) => this.onFailure(items, tokens, error),
       )
       .finally(() => {
+        for (const p of items) this.sending.delete(p);
         this.inFlight--;
         this.pump();
       });
   }
 
-  private onFailure(items: Pending[], tokens: number, error: unknown): void {
+  private onFailure(all: Pending[], tokens: number, error: unknown): void {
     this.stats.failedRequests++;
+    const items = all.filter((p) => !p.cancelled);
     const category = categoryOf(error);
     const now = this.opts.clock.now();
     const carrier = error as { rateLimit?: RateLimitSnapshot; status?: number; retryAfterMs?: number };
+    if (carrier.status === 429) {
+      // A rejected request does not count against the limit; give back what we took, then adopt the provider's view.
+      this.rpm?.refund(1, now);
+      if (!(carrier.rateLimit?.remainingTokens === 0 || /token/i.test(messageOf(error)))) this.tpm?.refund(tokens, now);
+    }
     if (carrier.rateLimit) this.adapt(carrier.rateLimit);
+    if (this.closed || this.fatal) {
+      // Nothing will be sent any more: settle now so no caller waits forever.
+      const reason = this.fatal ?? new RetryableError('embedding scheduler is shut down', { cause: error });
+      for (const p of items) p.reject(reason);
+      return;
+    }
 
     if (category === 'worker_fatal') {
       this.fatal = error;
@@ -283,9 +310,7 @@ export class EmbeddingScheduler {
       this.stats.rateLimited++;
       const pause = carrier.retryAfterMs ?? retryDelayMs(1, this.opts.backoff, undefined, this.opts.random);
       this.pausedUntil = Math.max(this.pausedUntil, now + pause);
-      this.rpm?.refund(1, now); // a rejected request does not count against the limit
       if (carrier.rateLimit?.remainingTokens === 0 || /token/i.test(messageOf(error))) this.tpm?.drain(now, pause);
-      else this.tpm?.refund(tokens, now);
     }
     const retry: Pending[] = [];
     for (const p of items) {

@@ -178,9 +178,12 @@ export class QueueStore {
     return Number(rows[0].n);
   }
 
-  /** retryInMs null: final failure. Returns the resulting status ('queued' or 'failed'). */
-  async failJob(lease: Lease, detail: string, category: string, retryInMs: number | null, defaultMaxAttempts: number): Promise<'queued' | 'failed'> {
-    const rows = await this.sql.query<{ status: 'queued' | 'failed' }>(
+  /**
+   * retryInMs null: final failure. Returns the resulting status: 'queued' (retry later), 'failed', or 'cancelled'
+   * (superseded by a newer queued job of the same document version).
+   */
+  async failJob(lease: Lease, detail: string, category: string, retryInMs: number | null, defaultMaxAttempts: number): Promise<'queued' | 'failed' | 'cancelled'> {
+    const rows = await this.sql.query<{ status: 'queued' | 'failed' | 'cancelled' }>(
       'select rag_fail_job($1, $2, $3, $4, $5, $6, $7) as status',
       [lease.jobId, lease.workerId, lease.leaseToken, detail, category, retryInMs === null ? null : Math.round(retryInMs), defaultMaxAttempts],
     );

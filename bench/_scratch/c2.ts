@@ -1,0 +1,10 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { chunkTranscript } from '../../src/threads/chunk-worker.ts';
+const dir = '/work/shared/fixtures/';
+const ext: Record<string,string> = { vtt: 'vtt', srt: 'srt', json: 'whisper', txt: 'text' };
+const files = readdirSync(dir).filter(f => ext[f.split('.').pop()!]).map(f => ({ f, format: ext[f.split('.').pop()!], text: readFileSync(dir + f, 'utf8') }));
+const options = { maxTokens: 512, charLimit: 1200, encoding: 'cl100k_base' };
+for (const f of files) chunkTranscript({ format: f.format, payload: { text: f.text }, options });
+const t = performance.now();
+for (let i = 0; i < 16; i++) for (const f of files) chunkTranscript({ format: f.format, payload: { text: f.text }, options });
+console.log('ms', performance.now() - t);

@@ -1,0 +1,17 @@
+import { ChunkPool } from '../../src/main/coordinator/chunk-pool.ts';
+import { generateTranscript } from '../synthetic-transcripts.ts';
+const mb = () => Math.round(process.memoryUsage().rss / 2**20);
+const gc = (globalThis as any).gc;
+const options = { maxTokens: 512, charLimit: 1200, encoding: 'cl100k_base' };
+console.log('start', mb());
+const small = generateTranscript(1, 10, { format: 'segments' });
+const big = generateTranscript(0, 20000, { format: 'segments' });
+gc(); console.log('after generating', mb(), 'heap', Math.round(process.memoryUsage().heapUsed/2**20));
+const pool = new ChunkPool(2);
+await Promise.all([pool.chunk({ format: 'segments', payload: small.payload, options }), pool.chunk({ format: 'segments', payload: small.payload, options })]);
+console.log('2 threads warm (tiktoken loaded)', mb());
+const r = await pool.chunk({ format: 'segments', payload: big.payload, options });
+console.log('after 20k-seg chunk task (result held)', mb(), r.ok && r.chunks.length);
+gc(); console.log('after main gc', mb());
+await new Promise(r => setTimeout(r, 2000)); console.log('2s later', mb());
+await pool.close(); gc(); console.log('pool closed', mb());

@@ -1,0 +1,10 @@
+import { spawnFakeServer } from '../fake-server.ts';
+import OpenAI from 'openai';
+const s = await spawnFakeServer({ rpm: 3000, tpm: 1000000, baseMs: 100, perKTokensMs: 1 });
+console.log(s.url);
+const c = new OpenAI({ baseURL: s.url, apiKey: 'x' });
+const t0 = performance.now();
+const r = await c.embeddings.create({ model: 'text-embedding-3-small', input: ['hello world', 'Rosa Silva: the team underestimated the feature flags.'], dimensions: 1536 }).withResponse();
+console.log(performance.now() - t0, r.data.data[0].embedding.length, r.data.usage, Object.fromEntries([...r.response.headers].filter(([k]) => k.startsWith('x-rate'))));
+console.log(await s.stats());
+console.log(await s.stop());

@@ -1,0 +1,75 @@
+/**
+ * The newcomer path on the embedded backend (real PGlite + pgvector, offline embedder), as the README shows it:
+ * ingest the bundled examples, search finds the right passage; re-ingesting reuses stored embeddings;
+ * every real-world fixture file ingests.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { cliEnv, runCli } from '../support/cli.ts';
+
+const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
+const exampleFiles = fs.readdirSync(EXAMPLES).filter((f) => !f.endsWith('.md')).map((f) => path.join(EXAMPLES, f));
+let cwd: string;
+let env: NodeJS.ProcessEnv;
+
+before(() => {
+  cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'rw-embedded-'));
+  env = cliEnv({ RAG_THREADS: '2' });
+});
+after(() => fs.rmSync(cwd, { recursive: true, force: true }));
+
+test('ingest the bundled examples on the embedded default, then search finds the passage', async () => {
+  const ingest = await runCli(['ingest', ...exampleFiles, '--json'], env, cwd);
+  assert.equal(ingest.code, 0, ingest.stderr);
+  const jobs = JSON.parse(ingest.stdout) as { document_id: string; status: string; chunks: number }[];
+  assert.equal(jobs.length, exampleFiles.length);
+  for (const j of jobs) {
+    assert.equal(j.status, 'complete', j.document_id);
+    assert.ok(j.chunks > 0);
+  }
+  assert.ok(fs.existsSync(path.join(cwd, '.rag-worker')), 'data kept under ./.rag-worker');
+  assert.match(ingest.stderr, /offline embedder/);
+
+  const search = await runCli(['search', 'migrating the billing database to a read replica', '-k', '3', '--json'], env, cwd);
+  assert.equal(search.code, 0, search.stderr);
+  const hits = JSON.parse(search.stdout) as { document_id: string; content: string; score: number }[];
+  assert.equal(hits[0].document_id, 'product-meeting.vtt');
+  assert.match(hits[0].content, /billing database to a read replica/);
+
+  const lecture = await runCli(['search', 'Calvin cycle', '-k', '1', '--json', '--document-id', 'lecture-notes.txt'], env, cwd);
+  const [hit] = JSON.parse(lecture.stdout) as { document_id: string; content: string }[];
+  assert.equal(hit.document_id, 'lecture-notes.txt');
+  assert.match(hit.content, /Calvin cycle/i);
+});
+
+test('re-ingesting an unchanged document reuses every stored embedding', async () => {
+  const file = exampleFiles.find((f) => f.endsWith('.vtt'))!;
+  const again = await runCli(['ingest', file, '--version', '2', '--json'], env, cwd);
+  assert.equal(again.code, 0, again.stderr);
+  const [job] = JSON.parse(again.stdout) as { status: string; chunks: number; reused: number }[];
+  assert.equal(job.status, 'complete');
+  assert.equal(job.reused, job.chunks, 'all chunks reused from version 1');
+  const status = await runCli(['status', '--json'], env, cwd);
+  const counts = JSON.parse(status.stdout) as Record<string, number>;
+  assert.equal(counts.complete, exampleFiles.length + 1);
+});
+
+test('every real-world fixture file ingests (../shared/fixtures)', async (t) => {
+  if (!fs.existsSync(FIXTURES)) {
+    t.skip('../shared/fixtures absent: real-file ingest test skipped');
+    return;
+  }
+  const files = fs.readdirSync(FIXTURES).filter((f) => !f.endsWith('.tsv')).map((f) => path.join(FIXTURES, f));
+  const ingest = await runCli(['ingest', ...files, '--json'], env, cwd);
+  assert.equal(ingest.code, 0, ingest.stderr);
+  const jobs = JSON.parse(ingest.stdout) as { document_id: string; status: string; chunks: number; segments: number }[];
+  for (const j of jobs) {
+    assert.equal(j.status, 'complete', j.document_id);
+    assert.ok(j.segments > 1 && j.chunks > 1, `${j.document_id}: ${j.segments} segments, ${j.chunks} chunks`);
+  }
+});
