@@ -280,6 +280,9 @@ export class QueueProbe {
     this.db = db;
     // Not 'rag-worker…': the connection-drop test terminates those and must not terminate ours.
     this.pool = new pg.Pool({ connectionString: db.url, max: 3, application_name: 'process-test-probe' });
+    // pool.end() resolves before its sockets are closed; the `drop database … with (force)` that follows may
+    // then terminate a closing connection, whose error must not become an uncaught exception.
+    this.pool.on('error', () => {});
   }
 
   async enqueue(documentId: string, payload: unknown, options: { maxAttempts?: number } = {}): Promise<string> {
