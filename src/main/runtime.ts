@@ -2,7 +2,7 @@
  * Wires the edges together from a Config: database transport + store, thread pool, embedding provider,
  * scheduler, and (for workers) the coordinator with LISTEN/NOTIFY. One place owns opening and closing them.
  */
-import { encodingForModel } from '../shared/chunking.ts';
+import { encodingForModel } from '../shared/encoding-for-model.ts';
 import { WorkerFatalError } from '../shared/errors.ts';
 import type { Config } from '../shared/config.ts';
 import { secretsOf } from '../shared/config.ts';

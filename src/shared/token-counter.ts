@@ -6,8 +6,10 @@
  * tiktoken WASM module; creating a counter parses the encoding's BPE ranks (~100 ms), so create
  * one per thread and reuse it across tasks.
  */
-import { get_encoding, get_encoding_name_for_model } from 'tiktoken';
-import type { TiktokenEncoding, TiktokenModel } from 'tiktoken';
+import { get_encoding } from 'tiktoken';
+import type { TiktokenEncoding } from 'tiktoken';
+
+export { DEFAULT_ENCODING, encodingForModel } from './encoding-for-model.ts';
 
 export interface TokenCounter {
   /** Token ids of `text`. Special-token strings such as `<|endoftext|>` are encoded as plain text. */
@@ -26,9 +28,6 @@ export const SUPPORTED_ENCODINGS: readonly TiktokenEncoding[] = [
   'r50k_base',
   'gpt2',
 ];
-
-/** The encoding used when a model is not known to tiktoken (e.g. local embedding models). */
-export const DEFAULT_ENCODING = 'cl100k_base';
 
 function isSupportedEncoding(name: string): name is TiktokenEncoding {
   return (SUPPORTED_ENCODINGS as readonly string[]).includes(name);
@@ -63,21 +62,4 @@ export function createTokenCounter(encoding: string): TokenCounter & { free(): v
       tiktoken.free();
     },
   };
-}
-
-/**
- * The tiktoken encoding for an embedding model: text-embedding-3-small/-large and
- * text-embedding-ada-002 use cl100k_base; any model tiktoken knows maps to its encoding; an
- * unknown model (e.g. a local or non-OpenAI model) falls back to cl100k_base. For such models the
- * count is an approximation of the provider's own tokenizer, so keep maxTokens well below the
- * model's real limit.
- */
-export function encodingForModel(model: string): string {
-  const name = model.trim().replace(/^openai\//, '');
-  if (/^text-embedding-(3-|ada-002)/.test(name)) return 'cl100k_base';
-  try {
-    return get_encoding_name_for_model(name as TiktokenModel);
-  } catch {
-    return DEFAULT_ENCODING;
-  }
 }

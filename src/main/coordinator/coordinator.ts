@@ -161,6 +161,8 @@ export class Coordinator extends EventEmitter {
   private launch(job: JobRow): void {
     const lease: Lease = { jobId: job.id, workerId: this.opts.workerId, leaseToken: job.lease_token! };
     const controller = new AbortController();
+    // Whoever aborts a job (lease lost, cancel, shutdown, fault) also drops its queued embedding work at once.
+    controller.signal.addEventListener('abort', () => this.deps.scheduler.cancelJob(job.id, controller.signal.reason), { once: true });
     const log = this.logger.child({ jobId: job.id });
     this.touched.add(job.id);
     const entry: Running = { job, lease, controller, done: Promise.resolve() };
@@ -238,7 +240,6 @@ export class Coordinator extends EventEmitter {
         const entry = this.running.get(r.jobId);
         const why = r.status === 'cancelled' ? 'job was cancelled' : `lease lost (job is ${r.status})`;
         entry?.controller.abort(new JobAbort('lease_lost', why));
-        this.deps.scheduler.cancelJob(r.jobId, new JobAbort('lease_lost', why));
       }
     } catch (error) {
       this.logger.warn('💓 Heartbeat failed; will retry at the next beat', { error: messageOf(error) });

@@ -4,7 +4,7 @@
  * coordinator decides what they mean for the job. Resumes after the chunks an earlier attempt saved.
  */
 import type { EventEmitter } from 'node:events';
-import { encodingForModel } from '../../shared/chunking.ts';
+import { encodingForModel } from '../../shared/encoding-for-model.ts';
 import { BadInputError } from '../../shared/errors.ts';
 import type { Chunk } from '../../shared/types.ts';
 import type { Logger } from '../logging/logger.ts';
