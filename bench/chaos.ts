@@ -37,6 +37,7 @@ const db = await createTestDatabase(DIMS);
 // Slow enough that kills land mid-job: every request takes 40 ms + 2 ms per 1k tokens.
 const provider = await startFakeOpenAI({ apiKey: KEY, dimensions: DIMS, latency: { baseMs: 40, perKTokensMs: 2 }, record: false });
 const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+pool.on('error', () => {}); // the final drop terminates idle connections
 const workers = new Set<ChildProcess>();
 let kills = 0;
 let started = 0;
