@@ -123,6 +123,11 @@ export class Coordinator extends EventEmitter {
             await this.sleep(delay);
             continue;
           }
+          if (this.stopping || this.fault) {
+            // Stop or a fault arrived while the claim was in flight: hand these straight back.
+            await this.releaseUnstarted(claimed);
+            continue;
+          }
           for (const job of claimed) this.launch(job);
         }
         if (claimed.length > 0 && this.running.size < this.opts.maxConcurrentJobs) continue;
@@ -134,10 +139,11 @@ export class Coordinator extends EventEmitter {
         }
         await this.sleep(this.opts.pollIntervalMs);
       }
+      // Leases of jobs still finishing (shutdown grace) keep being renewed until they are done.
+      await Promise.all([...this.running.values()].map((r) => r.done));
     } finally {
       clearInterval(this.heartbeat);
     }
-    await Promise.all([...this.running.values()].map((r) => r.done));
     return this.summary;
   }
 
@@ -155,7 +161,20 @@ export class Coordinator extends EventEmitter {
       for (const r of this.running.values()) r.controller.abort(new JobAbort('shutdown', 'worker shutting down'));
       await all;
     }
-    clearInterval(this.heartbeat);
+  }
+
+  private async releaseUnstarted(jobs: JobRow[]): Promise<void> {
+    const leases = jobs.map((job) => ({ jobId: job.id, workerId: this.opts.workerId, leaseToken: job.lease_token! }));
+    try {
+      const n = await withDbRetry(() => this.store.releaseJobs(this.opts.workerId, leases, this.stopping ? 'worker shutting down' : 'worker-level fault'), {
+        logger: this.logger,
+        what: 'release',
+        deadlineMs: this.opts.leaseSeconds * 1000,
+      });
+      this.summary.released += n;
+    } catch (error) {
+      this.logger.warn('Could not release jobs claimed while stopping; their leases will expire', { error: messageOf(error) });
+    }
   }
 
   private launch(job: JobRow): void {
@@ -198,12 +217,13 @@ export class Coordinator extends EventEmitter {
       return;
     }
     if (reason instanceof JobAbort || categoryOf(error) === 'worker_fatal') {
+      // Pause claiming before the release's NOTIFY can wake the claim loop.
+      if (categoryOf(error) === 'worker_fatal') this.enterFault(error);
       const why = reason instanceof JobAbort ? reason.message : `worker-level fault: ${messageOf(error)}`;
       const n = await db('release', () => this.store.releaseJobs(this.opts.workerId, [lease], oneLine(why, this.opts.secrets, 300)));
       this.summary.released += n;
       log.info(`↩️  Job ${job.id} released to the queue (${reason instanceof JobAbort ? reason.message : 'worker-level fault'})`);
       this.emit('job', { jobId: job.id, status: 'released' });
-      if (categoryOf(error) === 'worker_fatal') this.enterFault(error);
       return;
     }
     const category = categoryOf(error);
@@ -257,7 +277,9 @@ export class Coordinator extends EventEmitter {
   }
 
   private async recheckFault(): Promise<void> {
-    await this.sleep(this.opts.faultRecheckMs);
+    // Wait the full interval: NOTIFYs and settling jobs wake the loop, but must not trigger extra health checks.
+    const until = Date.now() + this.opts.faultRecheckMs;
+    while (!this.stopping && Date.now() < until) await this.sleep(until - Date.now());
     if (this.stopping) return;
     try {
       await this.opts.healthCheck();
