@@ -103,7 +103,7 @@ const statuses = (await pool.query(`select status, count(*)::int as n from rag_i
 const perDoc = (await pool.query(`select document_id, count(*)::int as n, count(distinct chunk_index)::int as distinct_n,
                                          min(chunk_index) as lo, max(chunk_index) as hi from rag_chunks group by document_id`)).rows;
 const docs = (await pool.query(`select document_id, chunk_count from rag_documents`)).rows as { document_id: string; chunk_count: number }[];
-const staging = (await pool.query(`select count(*)::int as n from rag_chunk_staging`)).rows[0].n as number;
+const staging = (await pool.query(`select count(*)::int as n from rag_unpublished_chunks`)).rows[0].n as number;
 const attempts = (await pool.query(`select sum(attempts)::int as n, max(attempts)::int as mx from rag_ingestion_queue`)).rows[0];
 const stored = perDoc.reduce((a, r) => a + r.n, 0);
 const inputs = provider.stats().inputs;
@@ -118,7 +118,7 @@ for (const r of perDoc) {
   if (r.lo !== 0 || r.hi !== r.n - 1) problems.push(`${r.document_id}: gap in chunk_index (${r.lo}..${r.hi} for ${r.n})`);
 }
 for (const d of docs) if (d.chunk_count !== expected.get(d.document_id)) problems.push(`${d.document_id}: rag_documents.chunk_count ${d.chunk_count}`);
-if (staging !== 0) problems.push(`${staging} rows left in rag_chunk_staging`);
+if (staging !== 0) problems.push(`${staging} unpublished chunks left (rag_unpublished_chunks)`);
 const ratio = inputs / Math.max(1, stored);
 if (ratio > 1.25) problems.push(`embedding inputs ${inputs} = ${ratio.toFixed(2)}× chunks stored`);
 

@@ -3,6 +3,7 @@ import type { Chunk, ChunkingOptions, ConcreteFormat } from './types.ts';
 
 export interface ChunkTask {
   format: string;
+  /** The job's payload: the object, or its JSON text (as claimed from the database). */
   payload: unknown;
   options: ChunkingOptions;
 }

@@ -28,7 +28,9 @@ export function chunkTranscript(task: ChunkTask): ChunkTaskResult {
     if (!(TRANSCRIPT_FORMATS as readonly string[]).includes(task.format)) {
       throw new BadInputError(`unknown format ${JSON.stringify(String(task.format).slice(0, 40))} (expected one of ${TRANSCRIPT_FORMATS.join(', ')})`);
     }
-    const parsed = parseTranscript(task.format as TranscriptFormat, task.payload);
+    // Claimed jobs carry their payload as JSON text (parsed here, off the main thread).
+    const payload = typeof task.payload === 'string' ? parsePayloadText(task.payload) : task.payload;
+    const parsed = parseTranscript(task.format as TranscriptFormat, payload);
     const chunks = chunkSegments(parsed.segments, task.options, counterFor(task.options.encoding));
     const signature = createHash('sha256')
       .update(JSON.stringify([task.options, parsed.format, task.payload]))
@@ -45,6 +47,14 @@ export function chunkTranscript(task: ChunkTask): ChunkTaskResult {
   } catch (error) {
     if (error instanceof BadInputError) return { ok: false, category: 'bad_input', message: error.message };
     throw error;
+  }
+}
+
+function parsePayloadText(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new BadInputError(`payload is not valid JSON: ${(error as Error).message}`);
   }
 }
 

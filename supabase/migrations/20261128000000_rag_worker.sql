@@ -41,6 +41,9 @@ create table if not exists rag_ingestion_queue (
   last_error_category text,
   attempt_history  jsonb not null default '[]'::jsonb
 );
+-- 'direct': a first ingestion of a document version writes its chunks straight into rag_chunks (hidden from
+-- rag_match_chunks until the job completes); 'staged': a re-ingestion writes to rag_chunk_staging and swaps at the end.
+alter table rag_ingestion_queue add column if not exists publish_mode text;
 
 create index if not exists rag_ingestion_queue_runnable_idx
   on rag_ingestion_queue (priority desc, run_at, submitted_at) where status = 'queued';
@@ -108,6 +111,19 @@ create table if not exists rag_chunk_staging (
   metadata          jsonb not null default '{}'::jsonb,
   primary key (job_id, chunk_index)
 );
+
+-- What jobs in flight have saved and not yet published: staged chunks, and direct-mode chunks whose job is not
+-- (yet) the one recorded in rag_documents. For monitoring and tests.
+create or replace view rag_unpublished_chunks as
+  select s.job_id, s.chunk_index, s.content, s.token_count, s.segment_seq_start, s.segment_seq_end, s.start_ms, s.end_ms,
+         s.speakers, s.embedding, s.embedding_model, s.content_hash, s.metadata
+    from rag_chunk_staging s
+  union all
+  select c.job_id, c.chunk_index, c.content, c.token_count, c.segment_seq_start, c.segment_seq_end, c.start_ms, c.end_ms,
+         c.speakers, c.embedding::vector, c.embedding_model, c.content_hash, c.metadata
+    from rag_chunks c
+   where c.job_id is not null
+     and not exists (select 1 from rag_documents d where d.job_id = c.job_id);
 
 -- Supabase: tables are reachable through PostgREST; only the service role (which bypasses RLS) may touch them.
 alter table rag_ingestion_queue enable row level security;
@@ -179,6 +195,14 @@ begin
   return j;
 end $$;
 
+-- Drops what a job that will not complete has written: its staged chunks and its unpublished direct chunks.
+create or replace function rag_discard_job_chunks(p_job_id uuid)
+returns void language sql as $$
+  delete from rag_chunk_staging where job_id = p_job_id;
+  delete from rag_chunks c where c.job_id = p_job_id
+     and not exists (select 1 from rag_documents d where d.job_id = p_job_id);
+$$;
+
 create or replace function rag_history_entry(p_attempt integer, p_worker_id text, p_outcome text, p_detail text)
 returns jsonb language sql stable as $$
   select jsonb_build_object('attempt', p_attempt, 'worker_id', p_worker_id, 'at', now(),
@@ -214,7 +238,10 @@ create or replace function rag_claim_jobs(
   p_worker_id text, p_limit integer, p_lease_seconds integer, p_default_max_attempts integer default 5)
 returns setof rag_ingestion_queue
 language plpgsql as $$
+declare
+  v_lost uuid[];
 begin
+  with lost as (
   update rag_ingestion_queue q
      set status = 'failed', completed_at = now(), updated_at = now(), lease_token = null, lease_expires_at = null,
          last_error_category = 'worker_lost',
@@ -225,7 +252,10 @@ begin
    where q.id in (select e.id from rag_ingestion_queue e
                    where e.status = 'processing' and e.lease_expires_at < now()
                      and e.attempts >= coalesce(e.max_attempts, p_default_max_attempts)
-                   for update skip locked);
+                   for update skip locked)
+  returning q.id)
+  select array_agg(id) into v_lost from lost;
+  perform rag_discard_job_chunks(x) from unnest(v_lost) as x;
 
   return query
   with candidates as (
@@ -263,15 +293,22 @@ begin
   return query
   with mine as (
     select t.job_id, t.lease_token from unnest(p_job_ids, p_lease_tokens) as t(job_id, lease_token)
+  ), lockable as (
+    -- skip rows locked by a long write (e.g. this worker publishing a big job): never wait behind them
+    select q.id from rag_ingestion_queue q join mine on q.id = mine.job_id and q.lease_token = mine.lease_token
+     where q.worker_id = p_worker_id and q.status = 'processing'
+       for update of q skip locked
   ), extended as (
     update rag_ingestion_queue q
        set lease_expires_at = now() + make_interval(secs => p_lease_seconds), updated_at = now()
-      from mine
-     where q.id = mine.job_id and q.lease_token = mine.lease_token
-       and q.worker_id = p_worker_id and q.status = 'processing'
+      from lockable
+     where q.id = lockable.id
     returning q.id
   )
-  select mine.job_id, (extended.id is not null), coalesce(q.status, 'missing')
+  select mine.job_id,
+         coalesce(extended.id is not null
+          or (q.status = 'processing' and q.worker_id = p_worker_id and q.lease_token = mine.lease_token), false),
+         coalesce(q.status, 'missing')
     from mine
     left join extended on extended.id = mine.job_id
     left join rag_ingestion_queue q on q.id = mine.job_id;
@@ -279,6 +316,8 @@ end $$;
 
 -- Called once parsing and chunking are done: records totals and returns the chunk index to resume from.
 -- Chunks saved by an earlier attempt are kept when the chunking signature (options + input) is unchanged.
+-- On a fresh start it picks the publish mode: 'direct' when nothing of this document version is stored yet
+-- (chunks go straight to rag_chunks, hidden until completion), else 'staged' (atomic swap at completion).
 create or replace function rag_start_job(
   p_job_id uuid, p_worker_id text, p_lease_token uuid,
   p_segments_total integer, p_chunks_total integer, p_chunking_signature text)
@@ -288,10 +327,13 @@ declare
   j rag_ingestion_queue;
 begin
   j := rag_fenced_job(p_job_id, p_worker_id, p_lease_token);
-  if j.chunking_signature is distinct from p_chunking_signature then
-    delete from rag_chunk_staging where job_id = p_job_id;
+  if j.chunking_signature is distinct from p_chunking_signature or j.publish_mode is null then
+    perform rag_discard_job_chunks(p_job_id);
     update rag_ingestion_queue
-       set chunking_signature = p_chunking_signature, segments_total = p_segments_total, chunks_total = p_chunks_total,
+       set publish_mode = case when exists (select 1 from rag_chunks c where c.document_id = j.document_id and c.version = j.version)
+                                 or exists (select 1 from rag_documents d where d.document_id = j.document_id and d.version = j.version)
+                               then 'staged' else 'direct' end,
+           chunking_signature = p_chunking_signature, segments_total = p_segments_total, chunks_total = p_chunks_total,
            segments_done = 0, chunks_done = 0, chunks_reused = 0, tokens_embedded = 0, updated_at = now()
      where id = p_job_id;
     return 0;
@@ -302,14 +344,30 @@ begin
   return j.chunks_done;
 end $$;
 
--- Embeddings already stored for this document (any version) with the same content hash and model.
+-- Embeddings already published for this document (any version) with the same content hash and model.
 create or replace function rag_lookup_embeddings(p_document_id text, p_embedding_model text, p_content_hashes text[])
 returns table (content_hash text, embedding text)
 language sql stable as $$
   select distinct on (c.content_hash) c.content_hash, c.embedding::text
     from rag_chunks c
+    join rag_documents d on d.document_id = c.document_id and d.version = c.version and d.job_id = c.job_id
    where c.document_id = p_document_id and c.embedding_model = p_embedding_model
      and c.content_hash = any (p_content_hashes);
+$$;
+
+-- The rows of a save batch (chunks as jsonb, embeddings as pgvector text literals, same order) from p_from on.
+create or replace function rag_batch_rows(p_chunks jsonb, p_embeddings text[], p_from integer)
+returns table (chunk_index integer, content text, token_count integer, segment_seq_start integer, segment_seq_end integer,
+               start_ms bigint, end_ms bigint, speakers text[], embedding text, content_hash text, metadata jsonb)
+language sql immutable as $$
+  select (r.c ->> 'chunk_index')::integer, r.c ->> 'content', (r.c ->> 'token_count')::integer,
+         (r.c ->> 'segment_seq_start')::integer, (r.c ->> 'segment_seq_end')::integer,
+         (r.c ->> 'start_ms')::bigint, (r.c ->> 'end_ms')::bigint,
+         coalesce(array(select jsonb_array_elements_text(r.c -> 'speakers')), '{}'),
+         e.embedding, r.c ->> 'content_hash', coalesce(r.c -> 'metadata', '{}'::jsonb)
+    from jsonb_array_elements(p_chunks) with ordinality as r(c, ord)
+    join unnest(p_embeddings) with ordinality as e(embedding, ord) on e.ord = r.ord
+   where (r.c ->> 'chunk_index')::integer >= p_from;
 $$;
 
 -- Save a batch of chunks and the job's progress in one transaction, only while the caller holds the lease.
@@ -349,16 +407,19 @@ begin
     raise exception 'rag_save_chunks: job % batch has a gap or a duplicate in chunk_index (must be consecutive from %)', p_job_id, j.chunks_done;
   end if;
 
-  insert into rag_chunk_staging (job_id, chunk_index, content, token_count, segment_seq_start, segment_seq_end,
-                                 start_ms, end_ms, speakers, embedding, embedding_model, content_hash, metadata)
-  select p_job_id, (r.c ->> 'chunk_index')::integer, r.c ->> 'content', (r.c ->> 'token_count')::integer,
-         (r.c ->> 'segment_seq_start')::integer, (r.c ->> 'segment_seq_end')::integer,
-         (r.c ->> 'start_ms')::bigint, (r.c ->> 'end_ms')::bigint,
-         coalesce(array(select jsonb_array_elements_text(r.c -> 'speakers')), '{}'),
-         e.embedding::vector, p_embedding_model, r.c ->> 'content_hash', coalesce(r.c -> 'metadata', '{}'::jsonb)
-    from jsonb_array_elements(p_chunks) with ordinality as r(c, ord)
-    join unnest(p_embeddings) with ordinality as e(embedding, ord) on e.ord = r.ord
-   where (r.c ->> 'chunk_index')::integer >= j.chunks_done;
+  if j.publish_mode = 'direct' then
+    insert into rag_chunks (document_id, version, chunk_index, content, token_count, segment_seq_start, segment_seq_end,
+                            start_ms, end_ms, speakers, embedding, embedding_model, content_hash, metadata, job_id)
+    select j.document_id, j.version, r.chunk_index, r.content, r.token_count, r.segment_seq_start, r.segment_seq_end,
+           r.start_ms, r.end_ms, r.speakers, r.embedding::vector, p_embedding_model, r.content_hash, r.metadata, p_job_id
+      from rag_batch_rows(p_chunks, p_embeddings, j.chunks_done) r;
+  else
+    insert into rag_chunk_staging (job_id, chunk_index, content, token_count, segment_seq_start, segment_seq_end,
+                                   start_ms, end_ms, speakers, embedding, embedding_model, content_hash, metadata)
+    select p_job_id, r.chunk_index, r.content, r.token_count, r.segment_seq_start, r.segment_seq_end,
+           r.start_ms, r.end_ms, r.speakers, r.embedding::vector, p_embedding_model, r.content_hash, r.metadata
+      from rag_batch_rows(p_chunks, p_embeddings, j.chunks_done) r;
+  end if;
   get diagnostics v_inserted = row_count;
 
   update rag_ingestion_queue
@@ -372,7 +433,9 @@ begin
   return j.chunks_done + v_inserted;
 end $$;
 
--- Publish the job's chunks (replacing any earlier ingestion of this document version atomically) and mark it complete.
+-- Publish the job's chunks and mark it complete. Direct mode: the chunks are already in rag_chunks; recording the
+-- job in rag_documents makes them visible. Staged mode: replace the earlier ingestion of this document version
+-- with the staged chunks in this one transaction.
 create or replace function rag_complete_job(p_job_id uuid, p_worker_id text, p_lease_token uuid)
 returns integer
 language plpgsql as $$
@@ -382,18 +445,24 @@ declare
   v_model text;
 begin
   j := rag_fenced_job(p_job_id, p_worker_id, p_lease_token);
-  select count(*), min(embedding_model) into v_count, v_model from rag_chunk_staging where job_id = p_job_id;
+  if j.publish_mode = 'direct' then
+    select count(*), min(embedding_model) into v_count, v_model from rag_chunks where job_id = p_job_id;
+  else
+    select count(*), min(embedding_model) into v_count, v_model from rag_chunk_staging where job_id = p_job_id;
+  end if;
   if j.chunks_total is not null and v_count <> j.chunks_total then
     raise exception 'rag_complete_job: job % has % of % chunks saved', p_job_id, v_count, j.chunks_total;
   end if;
 
-  delete from rag_chunks where document_id = j.document_id and version = j.version;
-  insert into rag_chunks (document_id, version, chunk_index, content, token_count, segment_seq_start, segment_seq_end,
-                          start_ms, end_ms, speakers, embedding, embedding_model, content_hash, metadata, job_id)
-  select j.document_id, j.version, s.chunk_index, s.content, s.token_count, s.segment_seq_start, s.segment_seq_end,
-         s.start_ms, s.end_ms, s.speakers, s.embedding, s.embedding_model, s.content_hash, s.metadata, p_job_id
-    from rag_chunk_staging s where s.job_id = p_job_id order by s.chunk_index;
-  delete from rag_chunk_staging where job_id = p_job_id;
+  if j.publish_mode is distinct from 'direct' then
+    delete from rag_chunks where document_id = j.document_id and version = j.version;
+    insert into rag_chunks (document_id, version, chunk_index, content, token_count, segment_seq_start, segment_seq_end,
+                            start_ms, end_ms, speakers, embedding, embedding_model, content_hash, metadata, job_id)
+    select j.document_id, j.version, s.chunk_index, s.content, s.token_count, s.segment_seq_start, s.segment_seq_end,
+           s.start_ms, s.end_ms, s.speakers, s.embedding, s.embedding_model, s.content_hash, s.metadata, p_job_id
+      from rag_chunk_staging s where s.job_id = p_job_id order by s.chunk_index;
+    delete from rag_chunk_staging where job_id = p_job_id;
+  end if;
 
   insert into rag_documents (document_id, version, title, metadata, chunk_count, embedding_model, job_id, ingested_at)
   values (j.document_id, j.version, j.title, j.metadata, v_count, v_model, p_job_id, now())
@@ -421,7 +490,7 @@ begin
   select * into j from rag_ingestion_queue where id = p_job_id;
   select id into v_newer from rag_ingestion_queue
    where document_id = j.document_id and version = j.version and status = 'queued' and id <> p_job_id;
-  delete from rag_chunk_staging where job_id = p_job_id;
+  perform rag_discard_job_chunks(p_job_id);
   update rag_ingestion_queue
      set status = 'cancelled', completed_at = now(), updated_at = now(), lease_token = null, lease_expires_at = null,
          last_error_category = 'superseded', attempt_history = p_history,
@@ -446,7 +515,7 @@ begin
   v_final := p_retry_in_ms is null or j.attempts >= coalesce(j.max_attempts, p_default_max_attempts);
   v_history := j.attempt_history || rag_history_entry(j.attempts, p_worker_id, p_error_category, p_error_detail);
   if v_final then
-    delete from rag_chunk_staging where job_id = p_job_id;
+    perform rag_discard_job_chunks(p_job_id);
     update rag_ingestion_queue
        set status = 'failed', completed_at = now(), updated_at = now(), lease_token = null, lease_expires_at = null,
            last_error_category = p_error_category, attempt_history = v_history,
@@ -520,7 +589,7 @@ begin
     select status into v_status from rag_ingestion_queue where id = p_job_id;
     return coalesce(v_status, 'missing');
   end if;
-  delete from rag_chunk_staging where job_id = p_job_id;
+  perform rag_discard_job_chunks(p_job_id);
   return v_status;
 end $$;
 
@@ -555,6 +624,7 @@ end $$;
 
 -- ───────────────────────────── retrieval ─────────────────────────────
 -- The best chunks for a query embedding (cosine), optionally within one document (and version).
+-- Only published chunks (those of the job recorded in rag_documents) are returned.
 create or replace function rag_match_chunks(
   p_query_embedding vector, p_match_count integer default 5,
   p_document_id text default null, p_version text default null)
@@ -564,7 +634,7 @@ language sql stable as $$
   select c.document_id, c.version, c.chunk_index, c.content, c.start_ms, c.end_ms, c.speakers,
          c.segment_seq_start, c.segment_seq_end, d.title, 1 - (c.embedding <=> p_query_embedding) as score
     from rag_chunks c
-    left join rag_documents d on d.document_id = c.document_id and d.version = c.version
+    join rag_documents d on d.document_id = c.document_id and d.version = c.version and d.job_id = c.job_id
    where (p_document_id is null or c.document_id = p_document_id)
      and (p_version is null or c.version = p_version)
    order by c.embedding <=> p_query_embedding

@@ -47,7 +47,7 @@ for (const kind of BACKENDS) {
 
     const staged = (jobId: string) =>
       b.sql.query<{ chunk_index: number; content: string; embedding: string; token_count: number; speakers: string[]; start_ms: number }>(
-        'select chunk_index, content, embedding::text as embedding, token_count, speakers, start_ms from rag_chunk_staging where job_id = $1 order by chunk_index',
+        'select chunk_index, content, embedding::text as embedding, token_count, speakers, start_ms from rag_unpublished_chunks where job_id = $1 order by chunk_index',
         [jobId],
       );
 
@@ -424,6 +424,38 @@ for (const kind of BACKENDS) {
         assert.deepEqual((await b.store.matchChunks(query, 2, m1, '1')).map(key), ['m1/1/0', 'm1/1/1']);
         assert.deepEqual((await b.store.matchChunks(query, 5, m2, '2')).map(key), []);
         assert.deepEqual((await b.store.matchChunks(toVectorLiteral([0, -1, 2]), 1, m1)).map(key), ['m1/1/2'], 'another query, another best match');
+      });
+
+      it('publish modes: a first ingestion writes in place but stays invisible until complete; a re-ingestion is staged', async () => {
+        const documentId = docId('modes');
+        const query = toVectorLiteral([-3, -3, 1]);
+        const mode = async (jobId: string) =>
+          (await b.sql.query<{ publish_mode: string }>('select publish_mode from rag_ingestion_queue where id = $1', [jobId]))[0].publish_mode;
+
+        const first = await enqueueAndClaim(b.store, 'w1', { documentId });
+        await b.store.startJob(first.lease, 2, 2, 'sig');
+        assert.equal(await mode(first.lease.jobId), 'direct');
+        await saveChunks(b.store, first.lease, makeChunks(2, { tag: 'v1' }), [toVectorLiteral([-3, -3, 1]), toVectorLiteral([-3, -3, 2])]);
+        assert.deepEqual(await b.store.matchChunks(query, 5, documentId), [], 'saved but unpublished: not searchable');
+        assert.equal(await stagingCount(b.sql, first.lease.jobId), 2, 'counted as unpublished');
+        await b.store.completeJob(first.lease);
+        assert.deepEqual((await b.store.matchChunks(query, 5, documentId)).map((r) => r.content), ['v1 chunk 0', 'v1 chunk 1']);
+
+        const again = await enqueueAndClaim(b.store, 'w1', { documentId });
+        await b.store.startJob(again.lease, 2, 1, 'sig2');
+        assert.equal(await mode(again.lease.jobId), 'staged');
+        await saveChunks(b.store, again.lease, makeChunks(1, { tag: 'v1b' }), [toVectorLiteral([-3, -3, 1])]);
+        assert.deepEqual((await b.store.matchChunks(query, 5, documentId)).map((r) => r.content), ['v1 chunk 0', 'v1 chunk 1'], 'old chunks until the swap');
+        await b.store.completeJob(again.lease);
+        assert.deepEqual((await b.store.matchChunks(query, 5, documentId)).map((r) => r.content), ['v1b chunk 0']);
+
+        const cancelled = await enqueueAndClaim(b.store, 'w1', { documentId: docId('modes-cancel') });
+        await b.store.startJob(cancelled.lease, 2, 2, 'sig');
+        await saveChunks(b.store, cancelled.lease, makeChunks(1, { tag: 'c' }));
+        assert.equal(await b.store.cancelJob(cancelled.lease.jobId), 'cancelled');
+        assert.equal(await stagingCount(b.sql, cancelled.lease.jobId), 0, 'direct-mode chunks of a cancelled job are removed');
+        const left = await b.sql.query('select 1 from rag_chunks where job_id = $1', [cancelled.lease.jobId]);
+        assert.equal(left.length, 0);
       });
     });
   });

@@ -334,7 +334,7 @@ export class QueueProbe {
   }
 
   async stagingCount(jobId: string): Promise<number> {
-    const { rows } = await this.pool.query<{ n: number }>('select count(*)::int as n from rag_chunk_staging where job_id = $1', [jobId]);
+    const { rows } = await this.pool.query<{ n: number }>('select count(*)::int as n from rag_unpublished_chunks where job_id = $1', [jobId]);
     return rows[0].n;
   }
 

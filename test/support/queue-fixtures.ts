@@ -148,14 +148,16 @@ export async function ingest(
 }
 
 export async function stagingCount(sql: SqlClient, jobId: string): Promise<number> {
-  const rows = await sql.query<{ n: number }>('select count(*)::int as n from rag_chunk_staging where job_id = $1', [jobId]);
+  const rows = await sql.query<{ n: number }>('select count(*)::int as n from rag_unpublished_chunks where job_id = $1', [jobId]);
   return Number(rows[0].n);
 }
 
+/** The published chunks of a document (those of the job recorded in rag_documents). */
 export async function chunkRows(sql: SqlClient, documentId: string, version?: string) {
   return sql.query<{ version: string; chunk_index: number; content: string; job_id: string; embedding_model: string }>(
-    `select version, chunk_index, content, job_id, embedding_model from rag_chunks
-      where document_id = $1 and ($2::text is null or version = $2) order by version, chunk_index`,
+    `select c.version, c.chunk_index, c.content, c.job_id, c.embedding_model from rag_chunks c
+       join rag_documents d on d.document_id = c.document_id and d.version = c.version and d.job_id = c.job_id
+      where c.document_id = $1 and ($2::text is null or c.version = $2) order by c.version, c.chunk_index`,
     [documentId, version ?? null],
   );
 }
@@ -229,11 +231,11 @@ export async function createJobsInEveryState(store: QueueStore, tag: string): Pr
     const keepDocs = jobs.filter((j) => keep.includes(j.id)).map((j) => j.document_id);
     const rows = (await store.getJobs(keep)).sort((a, b) => a.id.localeCompare(b.id));
     const staged = await store.sql.query(
-      'select job_id, chunk_index, content from rag_chunk_staging where job_id = any($1::uuid[]) order by job_id, chunk_index',
+      'select job_id, chunk_index, content from rag_unpublished_chunks where job_id = any($1::uuid[]) order by job_id, chunk_index',
       [keep],
     );
     const published = await store.sql.query(
-      'select document_id, chunk_index, content, job_id from rag_chunks where document_id = any($1::text[]) order by document_id, chunk_index',
+      'select c.document_id, c.chunk_index, c.content, c.job_id from rag_chunks c join rag_documents d on d.job_id = c.job_id where c.document_id = any($1::text[]) order by c.document_id, c.chunk_index',
       [keepDocs],
     );
     const documents = await store.sql.query(

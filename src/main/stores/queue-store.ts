@@ -12,6 +12,7 @@ export interface JobRow {
   version: string;
   title: string | null;
   format: string;
+  /** The job's payload; from claimJobs, its JSON text (string). */
   payload: unknown;
   metadata: Record<string, unknown>;
   priority: number;
@@ -81,6 +82,14 @@ export function toVectorLiteral(vector: ArrayLike<number>): VectorLiteral {
   return `[${parts.join(',')}]`;
 }
 
+/** Every column of rag_ingestion_queue but payload (as j.<column>). */
+const JOB_COLUMNS = [
+  'id', 'status', 'document_id', 'version', 'title', 'format', 'metadata', 'priority', 'attempts', 'max_attempts', 'run_at',
+  'worker_id', 'lease_token', 'lease_expires_at', 'segments_total', 'segments_done', 'chunks_total', 'chunks_done',
+  'chunks_reused', 'tokens_embedded', 'error_detail', 'last_error_category', 'attempt_history', 'submitted_at',
+  'started_at', 'completed_at', 'updated_at',
+].map((c) => `j.${c}`).join(', ');
+
 const num = (v: unknown) => (v === null || v === undefined ? v : Number(v));
 
 function normaliseJob(row: Record<string, unknown>): JobRow {
@@ -114,8 +123,17 @@ export class QueueStore {
     return rows[0].id;
   }
 
+  /**
+   * Claims jobs. Their payload comes back as the JSON text (a string), not parsed: it goes to a chunking thread
+   * as one string, so a 10 MB transcript never becomes an object graph on the main thread.
+   */
   async claimJobs(workerId: string, limit: number, leaseSeconds: number, defaultMaxAttempts: number): Promise<JobRow[]> {
-    const rows = await this.sql.query('select * from rag_claim_jobs($1, $2, $3, $4)', [workerId, limit, leaseSeconds, defaultMaxAttempts]);
+    const rows = await this.sql.query(`select ${JOB_COLUMNS}, j.payload::text as payload from rag_claim_jobs($1, $2, $3, $4) j`, [
+      workerId,
+      limit,
+      leaseSeconds,
+      defaultMaxAttempts,
+    ]);
     return rows.map(normaliseJob);
   }
 
