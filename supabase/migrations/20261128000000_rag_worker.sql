@@ -44,6 +44,8 @@ create table if not exists rag_ingestion_queue (
 -- 'direct': a first ingestion of a document version writes its chunks straight into rag_chunks (hidden from
 -- rag_match_chunks until the job completes); 'staged': a re-ingestion writes to rag_chunk_staging and swaps at the end.
 alter table rag_ingestion_queue add column if not exists publish_mode text;
+-- The lease length the claiming worker asked for: every save renews the lease by it (a save is proof of life).
+alter table rag_ingestion_queue add column if not exists lease_seconds integer;
 
 create index if not exists rag_ingestion_queue_runnable_idx
   on rag_ingestion_queue (priority desc, run_at, submitted_at) where status = 'queued';
@@ -276,7 +278,7 @@ begin
                                 then q.attempt_history || rag_history_entry(q.attempts, q.worker_id, 'lease_expired', 'worker stopped responding')
                                 else q.attempt_history end,
          status = 'processing', worker_id = p_worker_id, lease_token = gen_random_uuid(),
-         lease_expires_at = now() + make_interval(secs => p_lease_seconds),
+         lease_expires_at = now() + make_interval(secs => p_lease_seconds), lease_seconds = p_lease_seconds,
          attempts = q.attempts + 1, started_at = coalesce(q.started_at, now()), updated_at = now()
     from candidates
    where q.id = candidates.id
@@ -428,7 +430,7 @@ begin
          -- a resent batch that was partly saved counts only its new share of tokens
          tokens_embedded = tokens_embedded + (p_tokens_embedded * v_inserted / greatest(jsonb_array_length(p_chunks), 1)),
          chunks_reused = chunks_reused + coalesce(p_chunks_reused, 0),
-         lease_expires_at = greatest(lease_expires_at, now()), updated_at = now()
+         lease_expires_at = greatest(lease_expires_at, now() + make_interval(secs => coalesce(lease_seconds, 30))), updated_at = now()
    where id = p_job_id;
   return j.chunks_done + v_inserted;
 end $$;

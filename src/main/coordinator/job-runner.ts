@@ -57,6 +57,7 @@ export async function runJob(deps: RunnerDeps, job: JobRow, lease: Lease, signal
   const options = { maxTokens: deps.chunkMaxTokens, charLimit: deps.charLimit, encoding: encodingForModel(model) };
   const parsed = await deps.pool.chunk({ format: job.format, payload: job.payload, options }, signal);
   if (!parsed.ok) throw new BadInputError(parsed.message);
+  job.payload = undefined; // chunked: let the (possibly 10 MB) payload text go
   for (const warning of parsed.warnings) logger.warn(warning);
   const { chunks, segmentsTotal } = parsed;
   logger.info(`📊 Segments: ${segmentsTotal}`, { chunks: chunks.length, format: parsed.format, chunkMs: Math.round(parsed.elapsedMs) });
