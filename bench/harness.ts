@@ -13,6 +13,8 @@ export const MODEL = 'text-embedding-3-small';
 
 export interface BenchContext {
   quick: boolean;
+  /** Scenario a: leave RAG_EMBEDDING_RPM/TPM unset so the worker learns the limits from x-ratelimit-* headers. */
+  learnLimits?: boolean;
   /** Progress lines for the operator (stderr). */
   log: (line: string) => void;
 }

@@ -1,4 +1,5 @@
 /** Results: one shape for every scenario, a plain-text table for stdout, JSON files under bench/results/. */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -101,6 +102,18 @@ export function formatTable(results: readonly ScenarioResult[]): string {
   return out.join('\n');
 }
 
+/** The code being measured: commit, and whether src/ or the migration differ from it (read-only git calls). */
+export function codeVersion(): { commit: string | null; dirty: string[] } {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const git = (...args: string[]) => execFileSync('git', ['-C', root, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  try {
+    const dirty = git('status', '--porcelain', '--', 'src', 'supabase', 'sql').split('\n').filter(Boolean);
+    return { commit: git('rev-parse', '--short', 'HEAD'), dirty };
+  } catch {
+    return { commit: null, dirty: [] };
+  }
+}
+
 export function environment(): Record<string, unknown> {
   return {
     node: process.version,
@@ -117,17 +130,21 @@ export interface RunRecord {
   startedAt: string;
   finishedAt: string;
   mode: 'quick' | 'full';
+  /** Scenario ids when --only was given. */
+  only?: string[];
   argv: string[];
   environment: Record<string, unknown>;
+  /** Code version at the start and at the end of the run (they differ if someone committed or edited meanwhile). */
+  code: { start: ReturnType<typeof codeVersion>; end: ReturnType<typeof codeVersion> };
   results: ScenarioResult[];
 }
 
-/** Writes bench/results/<timestamp>-<mode>.json and bench/results/latest.json; returns the timestamped path. */
+/** Writes bench/results/<timestamp>-<mode>[-only-<ids>].json and bench/results/latest.json; returns the timestamped path. */
 export function writeResults(record: RunRecord): string {
   const dir = fileURLToPath(new URL('./results/', import.meta.url));
   mkdirSync(dir, { recursive: true });
   const stamp = record.startedAt.replace(/[:.]/g, '-');
-  const file = `${dir}${stamp}-${record.mode}.json`;
+  const file = `${dir}${stamp}-${record.mode}${record.only ? `-only-${record.only.join('')}` : ''}.json`;
   const text = `${JSON.stringify(record, null, 2)}\n`;
   writeFileSync(file, text);
   writeFileSync(`${dir}latest.json`, text);

@@ -1,13 +1,14 @@
 /**
- * `npm run bench [-- --quick] [--only a,c] [--strict]`
+ * `npm run bench [-- --quick] [--only a,c] [--strict] [--learn-limits]`
  *
  * Runs the scenarios one after another in this invocation, prints one table (figures, targets, value÷target)
  * and writes bench/results/<timestamp>-<mode>.json and bench/results/latest.json.
  * --quick: small sizes for a CI smoke test (< 2 min); targets are reported, never enforced.
  * Exit code: 0 unless a scenario crashed (or, with --strict, a target was missed).
  */
+import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { environment, formatTable, writeResults, type ScenarioResult } from './report.ts';
+import { codeVersion, environment, formatTable, writeResults, type ScenarioResult } from './report.ts';
 import type { BenchContext } from './harness.ts';
 import { scenarioRateLimited } from './scenario-rate-limited.ts';
 import { scenarioThroughput } from './scenario-throughput.ts';
@@ -33,7 +34,8 @@ const SCENARIOS: Scenario[] = [
 
 function usage(): never {
   process.stdout.write(
-    'usage: npm run bench [-- --quick] [--only a,b,c,d,e] [--strict]\n' +
+    'usage: npm run bench [-- --quick] [--only a,b,c,d,e] [--strict] [--learn-limits]\n' +
+      '  --learn-limits  scenario a without RAG_EMBEDDING_RPM/TPM (limits learned from x-ratelimit-* headers)\n' +
       SCENARIOS.map((s) => `  ${s.id}  ${s.title}`).join('\n') +
       '\n',
   );
@@ -55,6 +57,7 @@ async function main(): Promise<number> {
       quick: { type: 'boolean', default: false },
       only: { type: 'string' },
       strict: { type: 'boolean', default: false },
+      'learn-limits': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -68,9 +71,11 @@ async function main(): Promise<number> {
   }
   const selected = SCENARIOS.filter((s) => !only || only.includes(s.id));
   const startedAt = new Date().toISOString();
+  const codeAtStart = codeVersion();
   const t0 = performance.now();
   const ctx: BenchContext = {
     quick,
+    learnLimits: values['learn-limits'],
     log: (line) => process.stderr.write(`[bench +${((performance.now() - t0) / 1000).toFixed(1)}s] ${line}\n`),
   };
   ctx.log(`${quick ? 'quick' : 'full'} run: ${selected.map((s) => s.id).join(', ')}`);
@@ -78,8 +83,10 @@ async function main(): Promise<number> {
   const results: ScenarioResult[] = [];
   for (const s of selected) {
     const began = performance.now();
+    const loadavg = os.loadavg()[0];
     try {
       const result = await withTimeout(s.run(ctx), quick ? s.timeoutMs.quick : s.timeoutMs.full, `scenario ${s.id}`);
+      result.params.loadavgAtStart = Math.round(loadavg * 100) / 100;
       results.push(result);
       ctx.log(`${s.id}: ${result.status} in ${((performance.now() - began) / 1000).toFixed(1)} s`);
     } catch (error) {
@@ -90,9 +97,24 @@ async function main(): Promise<number> {
     }
   }
 
-  process.stdout.write(`\nrag-worker bench (${quick ? 'quick — targets not enforced' : 'full'}), ${new Date().toISOString()}\n\n`);
+  const codeAtEnd = codeVersion();
+  const describe = (c: typeof codeAtStart) => `${c.commit ?? 'unknown commit'}${c.dirty.length > 0 ? ` + ${c.dirty.length} uncommitted change(s) in src/supabase/sql` : ''}`;
+  process.stdout.write(`\nrag-worker bench (${quick ? 'quick — targets not enforced' : 'full'}), ${new Date().toISOString()}, code ${describe(codeAtStart)}\n`);
+  if (JSON.stringify(codeAtStart) !== JSON.stringify(codeAtEnd)) {
+    process.stdout.write(`WARNING: the code changed during the run (now ${describe(codeAtEnd)}): scenarios may have measured different versions\n`);
+  }
+  process.stdout.write('\n');
   process.stdout.write(`${formatTable(results)}\n`);
-  const file = writeResults({ startedAt, finishedAt: new Date().toISOString(), mode: quick ? 'quick' : 'full', argv: process.argv.slice(2), environment: environment(), results });
+  const file = writeResults({
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    mode: quick ? 'quick' : 'full',
+    only,
+    argv: process.argv.slice(2),
+    environment: environment(),
+    code: { start: codeAtStart, end: codeAtEnd },
+    results,
+  });
   process.stdout.write(`\nResults: ${file} (and bench/results/latest.json); total ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
 
   const crashed = results.some((r) => r.status === 'error');

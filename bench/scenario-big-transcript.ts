@@ -132,21 +132,48 @@ function phases(logs: LogLine[]) {
   };
 }
 
-/** Watches the job row from outside: how far past its lease it ran, and heartbeats stuck behind a row lock. */
-function watchLease(c: pg.Client): { stop(): Promise<{ maxOverdueS: number; maxBlockedBeats: number }> } {
-  let maxOverdueS = 0;
-  let maxBlockedBeats = 0;
+interface LeaseWatch {
+  maxOverdueS: number;
+  /** Seconds (sampled every 500 ms) during which the processing job's lease had run out. */
+  expiredS: number;
+  maxBlockedBeats: number;
+  /** Share of samples with a rag_save_chunks call running (it holds the job row FOR UPDATE). */
+  saveBusy: number;
+  /** Samples at which rag_claim_jobs in another worker would have taken the job over (probed, then rolled back). */
+  claimable: number;
+}
+
+/** Watches the job row from outside: how long it ran past its lease, heartbeats stuck behind a row lock, saves running. */
+function watchLease(c: pg.Client): { stop(): Promise<LeaseWatch> } {
+  const w: LeaseWatch = { maxOverdueS: 0, expiredS: 0, maxBlockedBeats: 0, saveBusy: 0, claimable: 0 };
+  let samples = 0;
+  let busy = 0;
   let stopped = false;
   const loop = (async () => {
     while (!stopped) {
       try {
-        const r = await c.query<{ overdue: number | null; blocked: string }>(
-          `select (select max(extract(epoch from now() - lease_expires_at))::float8 from rag_ingestion_queue where status = 'processing') as overdue,
+        const r = await c.query<{ overdue: number | null; blocked: string; saving: string }>(
+          `select (select max(extract(epoch from clock_timestamp() - lease_expires_at))::float8 from rag_ingestion_queue where status = 'processing') as overdue,
                   (select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'
-                      and query ilike '%rag_extend_leases%') as blocked`,
+                      and query ilike '%rag_extend_leases%') as blocked,
+                  (select count(*) from pg_stat_activity where datname = current_database() and state = 'active'
+                      and query ilike '%rag_save_chunks%' and pid <> pg_backend_pid()) as saving`,
         );
-        maxOverdueS = Math.max(maxOverdueS, r.rows[0].overdue ?? 0);
-        maxBlockedBeats = Math.max(maxBlockedBeats, Number(r.rows[0].blocked));
+        const overdue = r.rows[0].overdue;
+        if (overdue !== null) {
+          samples++;
+          if (Number(r.rows[0].saving) > 0) busy++;
+          if (overdue > 0) w.expiredS += 0.5;
+        }
+        if (overdue !== null && overdue > 0) {
+          // Would a second worker's claim take it now? The claim's own test (expired lease, row not locked), rolled back.
+          const probe = (await c.query(
+            `begin; select id from rag_ingestion_queue where status = 'processing' and lease_expires_at < now() for update skip locked; rollback`,
+          )) as unknown as { rows: unknown[] }[];
+          if (probe[1].rows.length > 0) w.claimable++;
+        }
+        w.maxOverdueS = Math.max(w.maxOverdueS, overdue ?? 0);
+        w.maxBlockedBeats = Math.max(w.maxBlockedBeats, Number(r.rows[0].blocked));
       } catch {
         /* keep watching */
       }
@@ -157,7 +184,8 @@ function watchLease(c: pg.Client): { stop(): Promise<{ maxOverdueS: number; maxB
     async stop() {
       stopped = true;
       await loop;
-      return { maxOverdueS, maxBlockedBeats };
+      w.saveBusy = samples === 0 ? 0 : busy / samples;
+      return w;
     },
   };
 }
@@ -187,6 +215,8 @@ export async function scenarioBigTranscript(ctx: BenchContext): Promise<Scenario
       RAG_EMBEDDING_DIMENSIONS: String(DIMENSIONS),
       RAG_LOG_FORMAT: 'json',
       RAG_LOG_LEVEL: 'info',
+      // What-if runs (e.g. a heap cap): BENCH_D_NODE_OPTIONS becomes the worker's NODE_OPTIONS; recorded in params.
+      ...(process.env.BENCH_D_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_D_NODE_OPTIONS } : {}),
     };
     const monitor = watchLease(c);
     const run = await runWorkerProcess(env);
@@ -199,7 +229,7 @@ export async function scenarioBigTranscript(ctx: BenchContext): Promise<Scenario
     const peak = run.probes.reduce<Probe | undefined>((a, p) => (a === undefined || p.rss > a.rss ? p : a), undefined);
     const phaseAt = (at: number) => {
       const ms = at - ph.t0;
-      return ms < ph.chunkedAt ? 'claim + chunking' : ms < ph.lastSaveAt ? 'embed + save batches' : ms < ph.completedAt ? 'publish' : 'shutdown';
+      return ms < ph.chunkedAt ? 'claim + chunking' : ms < ph.lastSaveAt ? 'embed + save batches' : ms < ph.completedAt ? 'complete' : 'shutdown (after the job completed)';
     };
     const exitNote = run.exitCode === 0 ? 'exit 0' : `exit ${run.exitCode}: ${run.stderrTail}`;
     if (run.exitCode !== 0) ctx.log(`d: worker exited ${run.exitCode}: ${run.stderrTail}`);
@@ -213,6 +243,7 @@ export async function scenarioBigTranscript(ctx: BenchContext): Promise<Scenario
         payloadMB: round(payloadMB, 2),
         dimensions: DIMENSIONS,
         provider: '100 ms + 1 ms/1k tokens, no rate limit',
+        nodeOptions: process.env.BENCH_D_NODE_OPTIONS ?? null,
         phasesMs: ph,
         memoryTimelineMB: run.probes.filter((_, i) => i % 4 === 0).map((p) => ({ t: s(p.at - ph.t0), rss: p.rss, heapTotal: p.heapTotal, heapUsed: p.heapUsed })),
       },
@@ -224,7 +255,7 @@ export async function scenarioBigTranscript(ctx: BenchContext): Promise<Scenario
         metric('chunks', Number.isFinite(ph.chunks) ? ph.chunks : (job?.chunks_total ?? null)),
         metric('phase: parse + chunk (thread)', round(ph.chunkMs / 1000, 2), 's'),
         metric('phase: embed + save batches', s(ph.lastSaveAt - ph.chunkedAt), 's'),
-        metric('phase: publish (rag_complete_job)', s(ph.completedAt - ph.lastSaveAt), 's', undefined, 'one transaction: staging → rag_chunks + HNSW'),
+        metric('phase: complete (rag_complete_job)', s(ph.completedAt - ph.lastSaveAt), 's', undefined, 'last save → job complete'),
         metric(
           'at peak RSS: main-thread V8 heap',
           peak ? peak.heapTotal : null,
@@ -232,7 +263,13 @@ export async function scenarioBigTranscript(ctx: BenchContext): Promise<Scenario
           undefined,
           peak ? `used ${peak.heapUsed} MB; rest (threads, WASM, native) ${peak.rss - peak.heapTotal} MB; during ${phaseAt(peak.at)}, ${s(peak.at - ph.t0)} s in` : 'no probe',
         ),
-        metric('lease overdue while the job was processing', round(lease.maxOverdueS, 1), 's', undefined, `lease ${30} s; heartbeats waiting on a row lock: up to ${lease.maxBlockedBeats} at once`),
+        metric(
+          'lease run out while the job was processing',
+          lease.expiredS,
+          's',
+          undefined,
+          `sampled every 0.5 s; up to ${round(lease.maxOverdueS, 1)} s past expiry; rag_save_chunks running in ${round(lease.saveBusy * 100, 0)}% of samples; heartbeats blocked on the row: up to ${lease.maxBlockedBeats}; claimable by another worker at ${lease.claimable} samples`,
+        ),
       ],
       notes: [`${segments.toLocaleString('en-US')} segments as segment JSON (${payloadMB.toFixed(1)} MB); \`node src/main/cli.ts start --once\` as a child process, default settings; peak RSS: ${run.peakHow}.`],
     };

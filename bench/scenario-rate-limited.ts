@@ -38,7 +38,7 @@ interface WorkerRun {
   schedulerRetries: number;
 }
 
-async function runWorker(p: RateLimitedParams, ctx: BenchContext): Promise<WorkerRun> {
+export async function runWorker(p: RateLimitedParams, ctx: BenchContext): Promise<WorkerRun> {
   const transcripts = generateTranscripts(p.transcripts, p.segments, { prefix: 'a' });
   return withCleanup(async (defer) => {
     const db = await createTestDatabase(DIMENSIONS);
@@ -89,7 +89,7 @@ async function runNaive(p: RateLimitedParams, ctx: BenchContext) {
 }
 
 export async function scenarioRateLimited(ctx: BenchContext): Promise<ScenarioResult> {
-  const p = rateLimitedParams(ctx.quick);
+  const p = { ...rateLimitedParams(ctx.quick), ...(ctx.learnLimits ? { configureLimits: false } : {}) };
   const started = performance.now();
   const w = await runWorker(p, ctx);
   const naive = await runNaive(p, ctx);
@@ -98,7 +98,6 @@ export async function scenarioRateLimited(ctx: BenchContext): Promise<ScenarioRe
   const efficiency = w.tokens / allowed;
   const share429 = w.requests === 0 ? 0 : w.rateLimited / w.requests;
   const naiveExtrapolatedMs = (naive.wallMs / naive.transcripts) * p.transcripts;
-  const tokensPerMin = w.tokens / minutes;
   return {
     id: 'a',
     title: 'Rate-limited backfill',
@@ -110,7 +109,7 @@ export async function scenarioRateLimited(ctx: BenchContext): Promise<ScenarioRe
       metric('requests answered 429', round(share429 * 100, 2), '%', { op: '<', value: 1 }),
       metric('failed or unfinished jobs', w.failedJobs, '', { op: '==', value: 0 }),
       metric('worker wall time', round(w.wallMs / 1000, 1), 's'),
-      metric('tokens served', w.tokens, 'tokens', undefined, `${round(tokensPerMin / 1000, 1)}k/min of ${p.tpm / 1000}k TPM`),
+      metric('tokens served', w.tokens, 'tokens', undefined, `the limit allowed ${Math.round(allowed).toLocaleString('en-US')} over the run (bucket of ${p.tpm.toLocaleString('en-US')} + refill)`),
       metric('requests', w.requests, '', undefined, `${round(w.requests / minutes)}/min of ${p.rpm} RPM; scheduler retries ${w.schedulerRetries}`),
       metric('jobs complete', w.completeJobs, `of ${p.transcripts}`),
       metric(

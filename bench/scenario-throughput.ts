@@ -110,7 +110,7 @@ export async function scenarioThroughput(ctx: BenchContext): Promise<ScenarioRes
         undefined,
         Number.isFinite(parallelMs) ? `info: worker ÷ this = ${round(workerRate / (n / (parallelMs / 1000)), 3)}` : undefined,
       ),
-      metric('worker time in rag_complete_job (publish)', round(w.phases.publishMs / 1000, 1), 's', undefined, `summed over jobs, up to ${conc} at once`),
+      metric('worker time in rag_complete_job', round(w.phases.publishMs / 1000, 1), 's', undefined, `summed over jobs, up to ${conc} at once`),
       metric('worker time in chunk pool', round(w.phases.chunkMs / 1000, 1), 's', undefined, `summed over jobs, up to ${conc} at once`),
       metric('jobs not complete', w.notComplete, '', { op: '==', value: 0 }),
     ],
