@@ -11,11 +11,11 @@ export class ChunkPool implements LexicalEmbedRunner {
   constructor(threads: number) {
     this.pool = new Piscina({
       filename: WORKER_FILE,
-      // Idle threads exit after a few seconds: a big transcript's parse leaves a large heap in its thread,
+      // Idle threads exit after a second: a big transcript's parse leaves a large heap in its thread,
       // and memory should not stay at that high-water mark for the rest of the run.
       minThreads: 0,
       maxThreads: threads,
-      idleTimeout: 5_000,
+      idleTimeout: 1_000,
     });
   }
 

@@ -60,6 +60,9 @@ export class Coordinator extends EventEmitter {
   private stopping = false;
   private fault: unknown;
   private wake: () => void = () => {};
+  /** A wake-up that arrived while the loop was busy (e.g. a NOTIFY during a claim): the next sleep returns at once. */
+  private wakeRequested = false;
+  private sleeping = false;
   private heartbeat: NodeJS.Timeout | undefined;
   readonly summary: RunSummary = { completed: 0, failed: 0, requeued: 0, released: 0 };
   private readonly deps: RunnerDeps;
@@ -86,7 +89,13 @@ export class Coordinator extends EventEmitter {
 
   /** Nudge the claim loop (NOTIFY arrived). */
   notify(): void {
-    this.wake();
+    this.poke();
+  }
+
+  /** Wake the loop now if it sleeps; otherwise make its next sleep return at once. */
+  private poke(): void {
+    if (this.sleeping) this.wake();
+    else this.wakeRequested = true;
   }
 
   /**
@@ -151,7 +160,7 @@ export class Coordinator extends EventEmitter {
   async stop(graceMs: number): Promise<void> {
     if (!this.stopping) this.logger.info(`🛑 Stopping: no new jobs; ${this.running.size} in flight (grace ${graceMs} ms)`);
     this.stopping = true;
-    this.wake();
+    this.poke();
     const all = Promise.all([...this.running.values()].map((r) => r.done));
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<'grace'>((r) => (timer = setTimeout(() => r('grace'), graceMs)));
@@ -197,7 +206,7 @@ export class Coordinator extends EventEmitter {
       .finally(() => {
         this.deps.scheduler.cancelJob(job.id, new JobAbort('release', 'job finished'));
         this.running.delete(job.id);
-        this.wake();
+        this.poke();
       });
     this.running.set(job.id, entry);
   }
@@ -273,7 +282,7 @@ export class Coordinator extends EventEmitter {
     this.logger.error(`🛑 Worker-level fault: ${message}. Not claiming jobs; releasing the ones in flight; re-checking every ${this.opts.faultRecheckMs / 1000}s`);
     this.emit('fault', { error: message });
     for (const r of this.running.values()) r.controller.abort(new JobAbort('release', 'worker-level fault'));
-    this.wake();
+    this.poke();
   }
 
   private async recheckFault(): Promise<void> {
@@ -301,13 +310,21 @@ export class Coordinator extends EventEmitter {
   }
 
   private sleep(ms: number): Promise<void> {
+    if (this.wakeRequested) {
+      this.wakeRequested = false;
+      return Promise.resolve();
+    }
+    this.sleeping = true;
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
+      const done = () => {
         clearTimeout(timer);
+        this.sleeping = false;
+        this.wake = () => {};
         resolve();
-      }
+      };
+      const timer = setTimeout(done, ms);
       this.wake = done;
     });
   }
+
 }

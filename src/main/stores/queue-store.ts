@@ -234,9 +234,10 @@ export class QueueStore {
     return rows[0] ? normaliseJob(rows[0]) : undefined;
   }
 
+  /** Jobs by id, without their payload (status polling must not re-read megabytes of transcript). */
   async getJobs(jobIds: string[]): Promise<JobRow[]> {
     if (jobIds.length === 0) return [];
-    const rows = await this.sql.query('select * from rag_ingestion_queue where id = any($1::uuid[])', [jobIds]);
+    const rows = await this.sql.query(`select ${JOB_COLUMNS}, null::jsonb as payload from rag_ingestion_queue j where j.id = any($1::uuid[])`, [jobIds]);
     return rows.map(normaliseJob);
   }
 
