@@ -9,6 +9,7 @@ import { BadInputError } from '../shared/errors.ts';
 import { parseTranscript } from '../shared/formats/parse-transcript.ts';
 import { lexicalEmbedding } from '../shared/lexical-embedding.ts';
 import { encodeResult, type ChunkTask, type ChunkTaskResult, type LexicalEmbedTask } from '../shared/thread-messages.ts';
+import { toVectorLiteral } from '../shared/vector-literal.ts';
 import { TRANSCRIPT_FORMATS, type TranscriptFormat } from '../shared/types.ts';
 
 const counters = new Map<string, TokenCounter>();
@@ -64,10 +65,5 @@ export default function run(task: ChunkTask) {
 }
 
 export function embedLexical(task: LexicalEmbedTask): string[] {
-  return task.inputs.map((text) => {
-    const v = lexicalEmbedding(text, task.dimensions);
-    let out = '[';
-    for (let i = 0; i < v.length; i++) out += (i ? ',' : '') + (v[i] === 0 ? '0' : v[i].toPrecision(8));
-    return out + ']';
-  });
+  return task.inputs.map((text) => toVectorLiteral(lexicalEmbedding(text, task.dimensions)));
 }

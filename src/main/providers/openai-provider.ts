@@ -5,7 +5,7 @@
 import OpenAI from 'openai';
 import { BadInputError, RetryableError, WorkerFatalError } from '../../shared/errors.ts';
 import { headerGetter, parseRateLimitHeaders, type RateLimitSnapshot } from '../../shared/rate-limit-headers.ts';
-import { toVectorLiteral } from '../stores/queue-store.ts';
+import { float32FromBase64, toVectorLiteral } from '../../shared/vector-literal.ts';
 import type { EmbeddingProvider, EmbedResult } from './embedding-provider.ts';
 
 export interface OpenAIProviderOptions {
@@ -40,9 +40,10 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): EmbeddingP
       let rateLimit: RateLimitSnapshot | undefined;
       try {
         const result = await client.embeddings
-          .create({ model: options.model, input: inputs, ...(sendDimensions ? { dimensions: options.dimensions } : {}) }, { signal })
+          // base64 explicitly: we decode it straight into a Float32Array (the SDK would build a number[] first)
+          .create({ model: options.model, input: inputs, encoding_format: 'base64', ...(sendDimensions ? { dimensions: options.dimensions } : {}) }, { signal })
           .withResponse();
-        data = result.data;
+        data = result.data as unknown as OpenAI.Embeddings.CreateEmbeddingResponse;
         rateLimit = parseRateLimitHeaders(headerGetter(result.response.headers));
       } catch (error) {
         throw mapOpenAIError(error, options);
@@ -58,8 +59,12 @@ function validate(data: OpenAI.Embeddings.CreateEmbeddingResponse, count: number
   }
   const ordered = new Array<string>(count);
   for (const item of data.data) {
-    const vector = item.embedding as unknown as number[];
-    if (!Array.isArray(vector)) throw new RetryableError('embedding response malformed: an embedding is not an array');
+    // Servers that ignore encoding_format send float arrays: accept both.
+    const raw = item.embedding as unknown;
+    const vector = typeof raw === 'string' ? float32FromBase64(raw) : (raw as number[]);
+    if (!Array.isArray(vector) && !(vector instanceof Float32Array)) {
+      throw new RetryableError('embedding response malformed: an embedding is neither base64 nor an array');
+    }
     if (vector.length !== options.dimensions) {
       throw new WorkerFatalError(
         `model ${options.model} returned ${vector.length}-dimensional embeddings but RAG_EMBEDDING_DIMENSIONS=${options.dimensions}: ` +

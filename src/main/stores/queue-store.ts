@@ -69,18 +69,8 @@ export interface MatchRow {
   score: number;
 }
 
-/** A pgvector text literal, e.g. "[0.1,0.2]". Embeddings travel as these between provider, store and SQL. */
-export type VectorLiteral = string;
-
-export function toVectorLiteral(vector: ArrayLike<number>): VectorLiteral {
-  const parts = new Array<string>(vector.length);
-  for (let i = 0; i < vector.length; i++) {
-    const v = vector[i];
-    if (!Number.isFinite(v)) throw new Error(`embedding has a non-finite value at position ${i}`);
-    parts[i] = v === 0 ? '0' : v.toPrecision(8);
-  }
-  return `[${parts.join(',')}]`;
-}
+export { toVectorLiteral, type VectorLiteral } from '../../shared/vector-literal.ts';
+import type { VectorLiteral } from '../../shared/vector-literal.ts';
 
 /** Every column of rag_ingestion_queue but payload (as j.<column>). */
 const JOB_COLUMNS = [
