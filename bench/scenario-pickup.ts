@@ -79,7 +79,7 @@ export async function scenarioPickup(ctx: BenchContext): Promise<ScenarioResult>
     ],
     notes: [
       `${enqueues} single-segment jobs per mode, one at a time, 250–750 ms apart; pickup = started_at − submitted_at (database clock); direct connection to local PostgreSQL.`,
-      'no setting disables LISTEN in `rag-worker start`; polling-only is the in-process worker without listenForJobs().',
+      'polling-only is the in-process worker without listenForJobs(), as `RAG_LISTEN=false` runs it.',
     ],
   };
 }
