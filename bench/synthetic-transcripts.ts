@@ -5,6 +5,7 @@
  * them), the rest as segment JSON, so the parser runs on both. Consecutive segments always have different
  * speakers, so a VTT transcript parses to exactly as many segments as were generated.
  */
+import { mulberry32 } from '../test/support/prng.ts';
 
 export interface SyntheticSegment {
   seq: number;
@@ -24,15 +25,7 @@ export interface SyntheticTranscript {
   textChars: number;
 }
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 const FIRST = ['Ann', 'Bilal', 'Chen', 'Dora', 'Emeka', 'Farah', 'Gustavo', 'Hana', 'Ivan', 'Jules', 'Kofi', 'Lena', 'Mateo', 'Nadia', 'Oskar', 'Priya', 'Quinn', 'Rosa', 'Sven', 'Tomoko'];
 const LAST = ['Okafor', 'Lindqvist', 'Moreau', 'Kowalski', 'Haddad', 'Nakamura', 'Silva', 'Brennan', 'Petrov', 'Adeyemi', 'García', 'Schmidt'];

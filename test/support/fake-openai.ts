@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { mulberry32 } from './prng.ts';
 
 type Headers = Record<string, string>;
 type Body = string | object;
@@ -175,15 +176,6 @@ export function failInputContaining(substring: string, status: 400 | 500 | 502 |
   };
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function apiError(message: string, type: string, param: string | null = null, code: string | null = null): object {
   return { error: { message, type, param, code } };

@@ -9,6 +9,7 @@ import {
   validateChunkingOptions,
 } from '../../src/shared/chunking.ts';
 import type { Chunk, ChunkingOptions, Segment } from '../../src/shared/types.ts';
+import { mulberry32 } from '../support/prng.ts';
 
 const counter = createTokenCounter('cl100k_base');
 const countTokens = (text: string) => counter.encode(text).length;
@@ -19,16 +20,6 @@ function options(maxTokens: number, charLimit: number): ChunkingOptions {
 
 // ---------- seeded generators ----------
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ENGLISH = ['the', 'meeting', 'budget', 'we', 'should', 'ship', 'it', 'quarterly', 'roadmap', 'okay', 'I', 'think', 'customers', 'naïve', 'café', "don't", '3.14', '2024', 'e-mail'];
 const CYRILLIC = ['привет', 'бюджет', 'встреча', 'сегодня', 'хорошо', 'Москва', 'ёлка'];
