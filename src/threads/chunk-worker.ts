@@ -33,8 +33,10 @@ export function chunkTranscript(task: ChunkTask): ChunkTaskResult {
     const payload = typeof task.payload === 'string' ? parsePayloadText(task.payload) : task.payload;
     const parsed = parseTranscript(task.format as TranscriptFormat, payload);
     const chunks = chunkSegments(parsed.segments, task.options, counterFor(task.options.encoding));
+    // Hash the payload text as it came (no re-serialisation of a 10 MB transcript).
     const signature = createHash('sha256')
-      .update(JSON.stringify([task.options, parsed.format, task.payload]))
+      .update(JSON.stringify([task.options, parsed.format]))
+      .update(typeof task.payload === 'string' ? task.payload : JSON.stringify(task.payload))
       .digest('hex');
     return {
       ok: true,
