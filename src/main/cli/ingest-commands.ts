@@ -32,12 +32,11 @@ export async function enqueueCommand(argv: Record<string, unknown>): Promise<voi
     const store = new QueueStore(sql);
     const ids: string[] = [];
     for (const job of jobs) ids.push(await store.enqueue(job));
+    if (!argv.json) jobs.forEach((j, i) => console.log(`${ids[i]}  ${j.documentId} (version ${j.version}, ${j.format})`));
     if (!argv.wait) {
       if (argv.json) printJson(jobs.map((j, i) => ({ id: ids[i], document_id: j.documentId, version: j.version, format: j.format })));
-      else jobs.forEach((j, i) => console.log(`${ids[i]}  ${j.documentId} (version ${j.version}, ${j.format})`));
       return;
     }
-    if (!argv.json) jobs.forEach((j, i) => console.log(`${ids[i]}  ${j.documentId} (version ${j.version}, ${j.format})`));
     if (sql.kind === 'embedded') {
       console.error('Note: with the embedded database no other process can work on these jobs; use `rag-worker ingest` instead of enqueue --wait.');
     }

@@ -215,13 +215,10 @@ export class Coordinator extends EventEmitter {
     const { job, lease, controller } = entry;
     const reason = controller.signal.aborted ? controller.signal.reason : error;
     const db = <T>(what: string, fn: () => Promise<T>) => withDbRetry(fn, { logger: log, what, deadlineMs: this.opts.leaseSeconds * 1000 });
-    if (reason instanceof JobAbort && reason.kind === 'lease_lost') {
-      log.warn(`⏹️  Job ${job.id} stopped: ${reason.message}`);
-      this.emit('job', { jobId: job.id, status: 'lost' });
-      return;
-    }
-    if (error instanceof LeaseLostError) {
-      log.warn(`⏹️  Job ${job.id} stopped: ${error.message}`);
+    // Lost the lease (taken over, cancelled), noticed by a heartbeat or by a fenced write: nothing is ours to write.
+    const lost = reason instanceof JobAbort && reason.kind === 'lease_lost' ? reason : error instanceof LeaseLostError ? error : undefined;
+    if (lost) {
+      log.warn(`⏹️  Job ${job.id} stopped: ${lost.message}`);
       this.emit('job', { jobId: job.id, status: 'lost' });
       return;
     }
