@@ -24,7 +24,11 @@ export type FaultAction =
   | { kind: 'delay'; ms: number } // wait, then process normally
   | { kind: 'reset' } // TCP reset, no response
   | { kind: 'malformed' } // 200 with a truncated JSON body
-  | { kind: 'wrong-dimensions'; dims: number }; // 200 with vectors of `dims` floats
+  | { kind: 'wrong-dimensions'; dims: number } // 200 with vectors of `dims` floats
+  | { kind: 'broken-data'; how: BrokenData }; // 200 whose data breaks the contract
+
+/** Ways a buggy OpenAI-compatible server breaks the embeddings contract. */
+export type BrokenData = 'duplicate-index' | 'missing-index' | 'out-of-range-index' | 'zero-vector' | 'one-too-few';
 
 export type FaultHook = (req: RecordedRequest, n: number) => FaultAction | null | undefined;
 
@@ -419,8 +423,18 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       const vector = fakeEmbedding(typeof x === 'string' ? x : x.join(' '), dims);
       return { object: 'embedding', index, embedding: base64 ? encodeBase64Float32(vector) : vector };
     });
+    if (fault && 'kind' in fault && fault.kind === 'broken-data') breakData(data, fault.how, dims);
     const usage = { prompt_tokens: rec.tokens, total_tokens: rec.tokens };
     send(res, rec, 200, { object: 'list', data, model: rec.model, usage }, { ...headers, 'openai-model': rec.model ?? '' }, started);
+  }
+
+  function breakData(data: { index?: number; embedding: unknown }[], how: BrokenData, dims: number): void {
+    const last = data[data.length - 1];
+    if (how === 'duplicate-index') last.index = 0;
+    else if (how === 'missing-index') delete last.index;
+    else if (how === 'out-of-range-index') last.index = data.length + 5;
+    else if (how === 'one-too-few') data.pop();
+    else last.embedding = typeof last.embedding === 'string' ? encodeBase64Float32(new Array(dims).fill(0)) : new Array(dims).fill(0);
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -9,7 +9,7 @@ import OpenAI from 'openai';
 import { createOpenAIProvider, mapOpenAIError, type OpenAIProviderOptions } from '../../src/main/providers/openai-provider.ts';
 import { EmbeddingScheduler } from '../../src/main/scheduler/embedding-scheduler.ts';
 import { toVectorLiteral } from '../../src/main/stores/queue-store.ts';
-import { BadInputError, RetryableError, WorkerFatalError } from '../../src/shared/errors.ts';
+import { BadInputError, ProviderResponseError, RateLimitError, RetryableError, WorkerFatalError } from '../../src/shared/errors.ts';
 import type { RateLimitSnapshot } from '../../src/shared/rate-limit-headers.ts';
 import { redact } from '../../src/shared/redact.ts';
 import { fakeEmbedding, failInputContaining, quoteApiKey, startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.ts';
@@ -119,8 +119,10 @@ describe('openai provider over the fake server', () => {
   test('429 with retry-after-ms → RetryableError with retryAfterMs, status and the parsed rate limits', async () => {
     server.reset();
     server.pushFaults({ status: 429, retryAfterMs: 1234 });
-    const err = (await rejection(provider(server).embed(['x']))) as Carrier;
-    assert.ok(err instanceof RetryableError, String(err));
+    const err = (await rejection(provider(server).embed(['x']))) as RateLimitError;
+    assert.ok(err instanceof RateLimitError, String(err));
+    assert.equal(err.requestTooLarge, false);
+    assert.equal(err.scope, 'requests');
     assert.equal(err.retryAfterMs, 1234);
     assert.equal(err.status, 429);
     assert.equal(err.rateLimit?.retryAfterMs, 1234);
@@ -128,6 +130,29 @@ describe('openai provider over the fake server', () => {
     assert.equal(err.rateLimit?.limitTokens, 10_000_000);
     assert.equal(typeof err.rateLimit?.resetRequestsMs, 'number');
     assert.match(err.message, /429/);
+  });
+
+  for (const how of ['duplicate-index', 'missing-index', 'out-of-range-index', 'zero-vector', 'one-too-few'] as const) {
+    test(`a 200 with ${how} → ProviderResponseError (the provider is blamed, nothing reaches the database)`, async () => {
+      server.reset();
+      server.pushFaults({ kind: 'broken-data', how });
+      const err = await rejection(provider(server).embed(['alpha', 'beta', 'gamma']));
+      assert.ok(err instanceof ProviderResponseError, String(err));
+      assert.match((err as Error).message, /malformed/);
+    });
+  }
+
+  test('429 for a request larger than the TPM limit → RateLimitError marked requestTooLarge, scope tokens', async () => {
+    const small = await startFakeOpenAI({ apiKey: KEY, rateLimit: { tpm: 10 } });
+    try {
+      const err = await rejection(provider(small).embed(['one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty']));
+      assert.ok(err instanceof RateLimitError, String(err));
+      assert.equal(err.requestTooLarge, true);
+      assert.equal(err.scope, 'tokens');
+      assert.equal(err.category, 'rate_limited');
+    } finally {
+      await small.close();
+    }
   });
 
   test('429 insufficient_quota → WorkerFatalError (retrying cannot help)', async () => {
@@ -239,7 +264,7 @@ describe('end to end: scheduler → provider → fake server', () => {
       assert.equal(stats.requests, stats.ok + 2);
       assert.deepEqual(server.requests.slice(0, 2).map((r) => r.status), [500, 429]);
       assert.equal(scheduler.stats.requests, stats.requests);
-      assert.equal(scheduler.stats.retries, 2);
+      assert.equal(scheduler.stats.retries, 1, 'the 500 is a failed try; the 429 is backpressure');
       assert.equal(scheduler.stats.rateLimited, 1);
       assert.equal(scheduler.stats.inputs, 30);
       assert.equal(scheduler.stats.failedRequests, 2);

@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { EmbeddingProvider, EmbedResult } from '../../src/main/providers/embedding-provider.ts';
-import { FakeClock } from '../../src/main/scheduler/clock.ts';
+import { FakeClock } from '../support/fake-clock.ts';
 import { EmbeddingScheduler, type EmbedItem, type SchedulerOptions } from '../../src/main/scheduler/embedding-scheduler.ts';
-import { BadInputError, RetryableError, WorkerFatalError } from '../../src/shared/errors.ts';
+import { BadInputError, JobAbortedError, ProviderUnavailableError, RateLimitError, RetryableError, WorkerFatalError, type RateLimitScope } from '../../src/shared/errors.ts';
 import type { RateLimitSnapshot } from '../../src/shared/rate-limit-headers.ts';
 
 // ---------- helpers ----------
@@ -65,16 +65,18 @@ function fakeProvider(clock: FakeClock, reply: (inputs: string[], n: number) => 
   };
 }
 
-/** A 429 the way openai-provider builds it: RetryableError + status + rateLimit (Object.assign). */
-function http429(retryAfterMs?: number, rateLimit: RateLimitSnapshot = {}, message = 'Rate limit reached on requests per min (RPM)'): RetryableError {
-  return Object.assign(new RetryableError(`embedding provider answered 429 ${message}`, { retryAfterMs }), {
-    status: 429,
+/** A 429 the way openai-provider builds it. */
+function http429(retryAfterMs?: number, rateLimit: RateLimitSnapshot = {}, scope: RateLimitScope = 'requests', requestTooLarge = false): RateLimitError {
+  return new RateLimitError(`embedding provider answered 429 Rate limit reached on ${scope} per min`, {
+    retryAfterMs,
+    scope,
+    requestTooLarge,
     rateLimit: { ...rateLimit, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) },
   });
 }
 
-function http500(): RetryableError {
-  return Object.assign(new RetryableError('embedding provider answered 500 The server had an error'), { status: 500, rateLimit: {} });
+function http500(): ProviderUnavailableError {
+  return new ProviderUnavailableError('embedding provider answered 500 The server had an error', { status: 500 });
 }
 
 /** Watches a promise without awaiting it. */
@@ -250,7 +252,7 @@ describe('rate limits', () => {
 
   test('a 429 carrying a snapshot adapts the limits too', async () => {
     const { clock, scheduler } = setup({}, (inputs, n) =>
-      n === 1 ? http429(1000, { limitRequests: 500, remainingRequests: 0, limitTokens: 40_000, remainingTokens: 0 }, 'Rate limit reached on tokens per min (TPM)') : undefined);
+      n === 1 ? http429(1000, { limitRequests: 500, remainingRequests: 0, limitTokens: 40_000, remainingTokens: 0 }, 'tokens') : undefined);
     const a = watch(scheduler.embed('A', 0, items('a', 1)));
     await clock.advance(0);
     assert.deepEqual(scheduler.limits(), { rpm: 500, tpm: 40_000 });
@@ -284,7 +286,7 @@ describe('retries', () => {
     assert.equal(b.state, 'fulfilled');
     assert.deepEqual(a.value, items('a', 8).map((i) => vec(i.text)));
     assert.equal(scheduler.stats.rateLimited, 1);
-    assert.equal(scheduler.stats.retries, 1);
+    assert.equal(scheduler.stats.retries, 0, 'a 429 is not a failed try');
   });
 
   test('a 429 without retry-after pauses for the backoff delay', async () => {
@@ -514,8 +516,8 @@ describe('cancelJob and close', () => {
     scheduler.close();
     await clock.advance(0);
     assert.equal(a.state, 'rejected');
-    assert.ok(a.error instanceof RetryableError);
-    await assert.rejects(scheduler.embed('B', 0, items('b', 1)), /shut down/);
+    assert.ok(a.error instanceof JobAbortedError && a.error.kind === 'shutdown');
+    await assert.rejects(scheduler.embed('B', 0, items('b', 1)), (e) => e instanceof JobAbortedError && e.kind === 'shutdown');
     provider.calls[0].settle();
     await clock.advance(0);
     assert.equal(provider.calls.length, 1);
@@ -528,5 +530,57 @@ describe('cancelJob and close', () => {
     provider.calls[0].settle(http500());
     await clock.advance(60_000);
     assert.equal(a.state, 'rejected');
+  });
+});
+
+// ---------- rate limiting is backpressure ----------
+
+describe('rate limiting never uses up tries', () => {
+  test('twenty 429s in a row with maxRetries 2: the items wait and are embedded once the provider lets them through', async () => {
+    const { clock, provider, scheduler } = setup({ batchSize: 1, maxRetries: 2 }, (inputs, n) => (n <= 20 ? http429(1_000) : undefined));
+    const a = watch(scheduler.embed('A', 0, items('a', 1)));
+    for (let i = 0; i < 25 && a.state === 'pending'; i++) await clock.advance(1_000);
+    assert.equal(a.state, 'fulfilled', String(a.error));
+    assert.equal(provider.calls.length, 21);
+    assert.equal(scheduler.stats.rateLimited, 20);
+    assert.equal(scheduler.stats.retries, 0);
+  });
+
+  test('a 429 saying the request is too large splits it instead of resending it unchanged', async () => {
+    const { clock, provider, scheduler } = setup({ batchSize: 8 }, (inputs, n) => (n === 1 ? http429(undefined, {}, 'tokens', true) : undefined));
+    const a = watch(scheduler.embed('A', 0, items('a', 8, 10)));
+    for (let i = 0; i < 20 && a.state === 'pending'; i++) await clock.advance(1_000);
+    assert.equal(a.state, 'fulfilled', String(a.error));
+    assert.equal(provider.calls[0].inputs.length, 8);
+    assert.ok(provider.calls[1].inputs.length <= 4, `second request has ${provider.calls[1].inputs.length} inputs`);
+    assert.deepEqual(a.value, items('a', 8, 10).map((i) => vec(i.text)));
+  });
+
+  test('a batch refused twice in a row (bucket smaller than the request) shrinks until it fits', async () => {
+    // The provider admits at most 25 tokens per request, always answering a plain 429 otherwise.
+    const { clock, provider, scheduler } = setup({ batchSize: 8 }, (inputs) => (inputs.length * 10 > 25 ? http429(100) : undefined));
+    const a = watch(scheduler.embed('A', 0, items('a', 8, 10)));
+    for (let i = 0; i < 50 && a.state === 'pending'; i++) await clock.advance(500);
+    assert.equal(a.state, 'fulfilled', String(a.error));
+    assert.ok(scheduler.maxRequestTokens <= 40, `cap ${scheduler.maxRequestTokens}`);
+    assert.ok(provider.calls.filter((c) => c.inputs.length * 10 > 25).length <= 4, 'a handful of refusals, not a storm');
+  });
+
+  test('one chunk alone larger than the limit fails that chunk as bad input (nothing smaller to send)', async () => {
+    const { clock, scheduler } = setup({ batchSize: 8 }, () => http429(undefined, {}, 'tokens', true));
+    const a = watch(scheduler.embed('A', 0, items('a', 1, 5000)));
+    for (let i = 0; i < 10 && a.state === 'pending'; i++) await clock.advance(1_000);
+    assert.equal(a.state, 'rejected');
+    assert.ok(a.error instanceof BadInputError, String(a.error));
+    assert.match((a.error as Error).message, /RAG_CHUNK_MAX_TOKENS/);
+  });
+
+  test('an error of no known type (a bug) reaches the job at once and is not retried', async () => {
+    const { clock, provider, scheduler } = setup({ maxRetries: 5 }, () => new TypeError('cannot read properties of undefined'));
+    const a = watch(scheduler.embed('A', 0, items('a', 2)));
+    await clock.advance(60_000);
+    assert.equal(a.state, 'rejected');
+    assert.ok(a.error instanceof TypeError);
+    assert.equal(provider.calls.length, 1);
   });
 });

@@ -3,14 +3,21 @@
  * keeps their leases alive with heartbeats, and turns each outcome into the right SQL transition.
  * Wakes on NOTIFY, on a freed slot, or every RAG_POLL_INTERVAL_MS. Worker-level faults pause claiming,
  * release the jobs untouched and re-check periodically. stop() drains within a grace period.
+ * What a failure means is decided by decideOutcome (src/shared/outcome-policy.ts); this class carries it out.
+ *
+ * Events (also logged, with an `event` field, so process tests can wait for them):
+ *   'job'   { jobId, status: 'complete' | 'failed' | 'requeued' | 'released' | 'lost' | 'cancelled', error? }
+ *   'fault' { error, setting? }     'fault_cleared' {}
  */
 import { EventEmitter } from 'node:events';
-import { backoffDelayMs, retryDelayMs } from '../../shared/backoff.ts';
-import { categoryOf, messageOf, RetryableError, WorkerFatalError } from '../../shared/errors.ts';
+import { backoffDelayMs } from '../../shared/backoff.ts';
+import type { Clock } from '../../shared/clock.ts';
+import { categoryOf, JobAbortedError, messageOf, WorkerFatalError } from '../../shared/errors.ts';
+import { decideOutcome, type Outcome } from '../../shared/outcome-policy.ts';
 import { oneLine } from '../../shared/redact.ts';
 import type { Logger } from '../logging/logger.ts';
+import { systemClock } from '../scheduler/clock.ts';
 import type { JobRow, Lease, QueueStore } from '../stores/queue-store.ts';
-import { LeaseLostError } from '../stores/sql-client.ts';
 import { withDbRetry } from './db-retry.ts';
 import { runJob, type RunnerDeps } from './job-runner.ts';
 
@@ -28,15 +35,8 @@ export interface CoordinatorOptions {
   secrets: readonly string[];
   /** Re-check after a worker-level fault (schema, provider); throws while it persists. */
   healthCheck: () => Promise<void>;
-}
-
-type AbortKind = 'lease_lost' | 'release' | 'shutdown';
-class JobAbort extends Error {
-  readonly kind: AbortKind;
-  constructor(kind: AbortKind, message: string) {
-    super(message);
-    this.kind = kind;
-  }
+  clock?: Clock;
+  random?: () => number;
 }
 
 interface Running {
@@ -58,17 +58,18 @@ export class Coordinator extends EventEmitter {
   private readonly running = new Map<string, Running>();
   private readonly touched = new Set<string>();
   private stopping = false;
-  private fault: unknown;
+  private fault: WorkerFatalError | undefined;
   private wake: () => void = () => {};
   /** A wake-up that arrived while the loop was busy (e.g. a NOTIFY during a claim): the next sleep returns at once. */
   private wakeRequested = false;
   private sleeping = false;
-  private heartbeat: NodeJS.Timeout | undefined;
+  private stopHeartbeat: () => void = () => {};
   readonly summary: RunSummary = { completed: 0, failed: 0, requeued: 0, released: 0 };
   private readonly deps: RunnerDeps;
   private readonly store: QueueStore;
   private readonly opts: CoordinatorOptions;
   private readonly logger: Logger;
+  private readonly clock: Clock;
 
   constructor(deps: Omit<RunnerDeps, 'events'>, options: CoordinatorOptions, logger: Logger) {
     super();
@@ -76,6 +77,7 @@ export class Coordinator extends EventEmitter {
     this.store = deps.store;
     this.opts = options;
     this.logger = logger.child({ workerId: options.workerId });
+    this.clock = options.clock ?? systemClock;
   }
 
   /** Ids of every job this coordinator has claimed. */
@@ -103,7 +105,7 @@ export class Coordinator extends EventEmitter {
    * re-queued for a retry are waited for). Resolves with what happened.
    */
   async run({ once = false }: { once?: boolean } = {}): Promise<RunSummary> {
-    this.heartbeat = setInterval(() => void this.beat(), this.opts.heartbeatMs);
+    this.startHeartbeat();
     let claimFailures = 0;
     try {
       while (!this.stopping) {
@@ -122,13 +124,15 @@ export class Coordinator extends EventEmitter {
             claimed = await this.store.claimJobs(this.opts.workerId, free, this.opts.leaseSeconds, this.opts.maxAttempts);
             claimFailures = 0;
           } catch (error) {
-            if (categoryOf(error) === 'worker_fatal') {
+            if (error instanceof WorkerFatalError) {
               this.enterFault(error);
               continue;
             }
             claimFailures++;
-            const delay = backoffDelayMs(claimFailures, { baseMs: 500, maxMs: 15_000 });
-            this.logger.warn(`🔌 Could not claim jobs; retrying in ${delay} ms`, { error: messageOf(error) });
+            const delay = backoffDelayMs(claimFailures, { baseMs: 500, maxMs: 15_000 }, this.opts.random);
+            const fields: Record<string, unknown> = { event: 'claim_retry', error: messageOf(error), delayMs: delay };
+            if (categoryOf(error) === 'bug') fields.stack = (error as Error)?.stack;
+            this.logger.warn(`🔌 Could not claim jobs; retrying in ${delay} ms`, fields);
             await this.sleep(delay);
             continue;
           }
@@ -151,23 +155,23 @@ export class Coordinator extends EventEmitter {
       // Leases of jobs still finishing (shutdown grace) keep being renewed until they are done.
       await Promise.all([...this.running.values()].map((r) => r.done));
     } finally {
-      clearInterval(this.heartbeat);
+      this.stopHeartbeat();
     }
     return this.summary;
   }
 
   /** Stop claiming; let running jobs finish within graceMs, then release the rest (no attempt used). */
   async stop(graceMs: number): Promise<void> {
-    if (!this.stopping) this.logger.info(`🛑 Stopping: no new jobs; ${this.running.size} in flight (grace ${graceMs} ms)`);
+    if (!this.stopping) this.logger.info(`🛑 Stopping: no new jobs; ${this.running.size} in flight (grace ${graceMs} ms)`, { event: 'stopping', inFlight: this.running.size });
     this.stopping = true;
     this.poke();
     const all = Promise.all([...this.running.values()].map((r) => r.done));
-    let timer: NodeJS.Timeout | undefined;
-    const graceOver = new Promise<'grace'>((r) => (timer = setTimeout(() => r('grace'), graceMs)));
+    let cancelGrace = () => {};
+    const graceOver = new Promise<'grace'>((r) => (cancelGrace = this.clock.setTimer(() => r('grace'), graceMs)));
     const first = await Promise.race([all.then(() => 'done' as const), graceOver]);
-    clearTimeout(timer);
+    cancelGrace();
     if (first === 'grace') {
-      for (const r of this.running.values()) r.controller.abort(new JobAbort('shutdown', 'worker shutting down'));
+      for (const r of this.running.values()) r.controller.abort(new JobAbortedError('shutdown', 'worker shutting down'));
       await all;
     }
   }
@@ -179,6 +183,7 @@ export class Coordinator extends EventEmitter {
         logger: this.logger,
         what: 'release',
         deadlineMs: this.opts.leaseSeconds * 1000,
+        clock: this.clock,
       });
       this.summary.released += n;
     } catch (error) {
@@ -196,15 +201,20 @@ export class Coordinator extends EventEmitter {
     const entry: Running = { job, lease, controller, done: Promise.resolve() };
     entry.done = runJob(this.deps, job, lease, controller.signal, log)
       .then(
-        () => {
+        (result) => {
           this.summary.completed++;
-          this.emit('job', { jobId: job.id, status: 'complete' });
+          this.emit('job', { jobId: job.id, status: 'complete', chunks: result.chunks });
         },
         (error) => this.settleFailure(entry, error, log),
       )
-      .catch((error) => log.error('Could not record the outcome of the job; its lease will expire and it will be retried', { error: messageOf(error) }))
+      .catch((error) =>
+        log.error('Could not record the outcome of the job; its lease will expire and it will be retried', {
+          event: 'outcome_unrecorded',
+          error: messageOf(error),
+        }),
+      )
       .finally(() => {
-        this.deps.scheduler.cancelJob(job.id, new JobAbort('release', 'job finished'));
+        this.deps.scheduler.cancelJob(job.id, new JobAbortedError('finished', 'job finished'));
         this.running.delete(job.id);
         this.poke();
       });
@@ -213,47 +223,77 @@ export class Coordinator extends EventEmitter {
 
   private async settleFailure(entry: Running, error: unknown, log: Logger): Promise<void> {
     const { job, lease, controller } = entry;
-    const reason = controller.signal.aborted ? controller.signal.reason : error;
-    const db = <T>(what: string, fn: () => Promise<T>) => withDbRetry(fn, { logger: log, what, deadlineMs: this.opts.leaseSeconds * 1000 });
-    // Lost the lease (taken over, cancelled), noticed by a heartbeat or by a fenced write: nothing is ours to write.
-    const lost = reason instanceof JobAbort && reason.kind === 'lease_lost' ? reason : error instanceof LeaseLostError ? error : undefined;
-    if (lost) {
-      log.warn(`⏹️  Job ${job.id} stopped: ${lost.message}`);
-      this.emit('job', { jobId: job.id, status: 'lost' });
-      return;
+    const outcome = decideOutcome({
+      error,
+      abortReason: controller.signal.aborted ? controller.signal.reason : undefined,
+      attempts: job.attempts,
+      limits: {
+        maxAttempts: job.max_attempts ?? this.opts.maxAttempts,
+        backoff: { baseMs: this.opts.retryBaseMs, maxMs: this.opts.retryMaxMs },
+        secrets: this.opts.secrets,
+      },
+      now: this.clock.now(),
+      random: this.opts.random,
+    });
+    await this.carryOut(outcome, entry, error, log);
+  }
+
+  /** Performs an outcome: the SQL transition, the summary, one log line and one event. */
+  private async carryOut(outcome: Outcome, { job, lease }: Running, error: unknown, log: Logger): Promise<void> {
+    const db = <T>(what: string, fn: () => Promise<T>) =>
+      withDbRetry(fn, { logger: log, what, deadlineMs: this.opts.leaseSeconds * 1000, clock: this.clock });
+    switch (outcome.kind) {
+      case 'lost':
+        log.warn(`⏹️  Job ${job.id} stopped: ${outcome.reason}`, { event: 'job_lost' });
+        this.emit('job', { jobId: job.id, status: 'lost', reason: outcome.reason });
+        return;
+      case 'release': {
+        // Pause claiming before the release's NOTIFY can wake the claim loop.
+        if (outcome.fault) this.enterFault(outcome.fault);
+        const n = await db('release', () => this.store.releaseJobs(this.opts.workerId, [lease], outcome.reason));
+        this.summary.released += n;
+        log.info(`↩️  Job ${job.id} released to the queue (${outcome.reason})`, { event: 'job_released' });
+        this.emit('job', { jobId: job.id, status: 'released', reason: outcome.reason });
+        return;
+      }
+      case 'retry':
+      case 'fail': {
+        const retryInMs = outcome.kind === 'retry' ? outcome.delayMs : null;
+        const maxAttempts = job.max_attempts ?? this.opts.maxAttempts;
+        const status = await db('fail', () => this.store.failJob(lease, outcome.detail, outcome.category, retryInMs, maxAttempts));
+        if (outcome.kind === 'fail' && outcome.logStack) log.error('Unexpected error (a bug in rag-worker)', { event: 'bug', stack: (error as Error)?.stack ?? String(error) });
+        if (status === 'cancelled') {
+          log.warn(`⏭️  Job ${job.id} superseded by a newer enqueue of ${job.document_id} (version ${job.version})`, { event: 'job_cancelled' });
+        } else if (status === 'queued') {
+          this.summary.requeued++;
+          log.warn(`🔁 Job ${job.id} will be retried in ${((retryInMs ?? 0) / 1000).toFixed(1)}s (attempt ${job.attempts} of ${maxAttempts}): ${outcome.detail}`, {
+            event: 'job_requeued',
+          });
+        } else {
+          this.summary.failed++;
+          const after = outcome.category === 'retryable' ? ` after ${job.attempts} attempts` : '';
+          log.error(`❌ Job ${job.id} failed${after}: ${outcome.detail}`, { event: 'job_failed', category: outcome.category });
+        }
+        this.emit('job', { jobId: job.id, status: status === 'queued' ? 'requeued' : status, error: outcome.detail, category: outcome.category });
+        return;
+      }
     }
-    if (reason instanceof JobAbort || categoryOf(error) === 'worker_fatal') {
-      // Pause claiming before the release's NOTIFY can wake the claim loop.
-      if (categoryOf(error) === 'worker_fatal') this.enterFault(error);
-      const why = reason instanceof JobAbort ? reason.message : `worker-level fault: ${messageOf(error)}`;
-      const n = await db('release', () => this.store.releaseJobs(this.opts.workerId, [lease], oneLine(why, this.opts.secrets, 300)));
-      this.summary.released += n;
-      log.info(`↩️  Job ${job.id} released to the queue (${reason instanceof JobAbort ? reason.message : 'worker-level fault'})`);
-      this.emit('job', { jobId: job.id, status: 'released' });
-      return;
-    }
-    const category = categoryOf(error);
-    const detail = oneLine(messageOf(error), this.opts.secrets);
-    if (category === 'bad_input') {
-      await db('fail', () => this.store.failJob(lease, detail, 'bad_input', null, this.opts.maxAttempts));
-      this.summary.failed++;
-      log.error(`❌ Job ${job.id} failed: ${detail}`);
-      this.emit('job', { jobId: job.id, status: 'failed', error: detail });
-      return;
-    }
-    const retryAfter = error instanceof RetryableError ? error.retryAfterMs : undefined;
-    const delay = retryDelayMs(job.attempts, { baseMs: this.opts.retryBaseMs, maxMs: this.opts.retryMaxMs }, retryAfter);
-    const status = await db('fail', () => this.store.failJob(lease, detail, category === 'retryable' ? 'retryable' : 'error', delay, this.opts.maxAttempts));
-    if (status === 'cancelled') {
-      log.warn(`⏭️  Job ${job.id} superseded by a newer enqueue of ${job.document_id} (version ${job.version})`);
-    } else if (status === 'queued') {
-      this.summary.requeued++;
-      log.warn(`🔁 Job ${job.id} will be retried in ${(delay / 1000).toFixed(1)}s (attempt ${job.attempts}): ${detail}`);
-    } else {
-      this.summary.failed++;
-      log.error(`❌ Job ${job.id} failed after ${job.attempts} attempts: ${detail}`);
-    }
-    this.emit('job', { jobId: job.id, status: status === 'queued' ? 'requeued' : status, error: detail });
+  }
+
+  private startHeartbeat(): void {
+    let stopped = false;
+    let cancel = () => {};
+    const tick = () => {
+      if (stopped) return;
+      void this.beat().finally(() => {
+        if (!stopped) cancel = this.clock.setTimer(tick, this.opts.heartbeatMs);
+      });
+    };
+    cancel = this.clock.setTimer(tick, this.opts.heartbeatMs);
+    this.stopHeartbeat = () => {
+      stopped = true;
+      cancel();
+    };
   }
 
   private async beat(): Promise<void> {
@@ -265,36 +305,40 @@ export class Coordinator extends EventEmitter {
         if (r.held) continue;
         const entry = this.running.get(r.jobId);
         const why = r.status === 'cancelled' ? 'job was cancelled' : `lease lost (job is ${r.status})`;
-        entry?.controller.abort(new JobAbort('lease_lost', why));
+        entry?.controller.abort(new JobAbortedError(r.status === 'cancelled' ? 'cancelled' : 'lease_lost', why));
       }
+      this.emit('heartbeat', { jobs: leases.length });
     } catch (error) {
-      this.logger.warn('💓 Heartbeat failed; will retry at the next beat', { error: messageOf(error) });
+      this.logger.warn('💓 Heartbeat failed; will retry at the next beat', { event: 'heartbeat_failed', error: messageOf(error) });
     }
   }
 
-  private enterFault(error: unknown): void {
+  private enterFault(error: WorkerFatalError): void {
     if (this.fault) return;
     this.fault = error;
     const message = oneLine(messageOf(error), this.opts.secrets);
-    this.logger.error(`🛑 Worker-level fault: ${message}. Not claiming jobs; releasing the ones in flight; re-checking every ${this.opts.faultRecheckMs / 1000}s`);
-    this.emit('fault', { error: message });
-    for (const r of this.running.values()) r.controller.abort(new JobAbort('release', 'worker-level fault'));
+    this.logger.error(`🛑 Worker-level fault: ${message}. Not claiming jobs; releasing the ones in flight; re-checking every ${this.opts.faultRecheckMs / 1000}s`, {
+      event: 'fault',
+      setting: error.setting,
+    });
+    this.emit('fault', { error: message, setting: error.setting });
+    for (const r of this.running.values()) r.controller.abort(new JobAbortedError('fault', 'worker-level fault'));
     this.poke();
   }
 
   private async recheckFault(): Promise<void> {
     // Wait the full interval: NOTIFYs and settling jobs wake the loop, but must not trigger extra health checks.
-    const until = Date.now() + this.opts.faultRecheckMs;
-    while (!this.stopping && Date.now() < until) await this.sleep(until - Date.now());
+    const until = this.clock.now() + this.opts.faultRecheckMs;
+    while (!this.stopping && this.clock.now() < until) await this.sleep(until - this.clock.now());
     if (this.stopping) return;
     try {
       await this.opts.healthCheck();
-      this.logger.info('✅ Worker-level fault cleared; claiming jobs again');
+      this.logger.info('✅ Worker-level fault cleared; claiming jobs again', { event: 'fault_cleared' });
       this.fault = undefined;
       this.deps.scheduler.resume();
+      this.emit('fault_cleared', {});
     } catch (error) {
-      const wrapped = categoryOf(error) === 'worker_fatal' ? error : new WorkerFatalError(messageOf(error));
-      this.logger.warn(`🛑 Still faulty: ${oneLine(messageOf(wrapped), this.opts.secrets)}`);
+      this.logger.warn(`🛑 Still faulty: ${oneLine(messageOf(error), this.opts.secrets)}`, { event: 'fault_persists' });
     }
   }
 
@@ -302,7 +346,8 @@ export class Coordinator extends EventEmitter {
   private async nextOwnRetryMs(): Promise<number | null> {
     if (this.touched.size === 0) return null;
     const jobs = await this.store.getJobs([...this.touched]);
-    const due = jobs.filter((j) => j.status === 'queued').map((j) => j.run_at.getTime() - Date.now());
+    const now = this.clock.now();
+    const due = jobs.filter((j) => j.status === 'queued').map((j) => j.run_at.getTime() - now);
     return due.length === 0 ? null : Math.max(0, Math.min(...due));
   }
 
@@ -313,13 +358,14 @@ export class Coordinator extends EventEmitter {
     }
     this.sleeping = true;
     return new Promise((resolve) => {
+      let cancel = () => {};
       const done = () => {
-        clearTimeout(timer);
+        cancel();
         this.sleeping = false;
         this.wake = () => {};
         resolve();
       };
-      const timer = setTimeout(done, ms);
+      cancel = this.clock.setTimer(done, ms);
       this.wake = done;
     });
   }

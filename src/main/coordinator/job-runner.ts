@@ -5,6 +5,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import { encodingForModel } from '../../shared/encoding-for-model.ts';
+import type { Clock } from '../../shared/clock.ts';
 import { BadInputError } from '../../shared/errors.ts';
 import type { Chunk } from '../../shared/types.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -24,6 +25,7 @@ export interface RunnerDeps {
   saveBatch: number;
   /** Save batches being embedded at once per job (the pipeline's bounded window). */
   window: number;
+  clock?: Clock;
 }
 
 export interface JobProgress {
@@ -51,7 +53,7 @@ interface EmbeddedBatch {
 export async function runJob(deps: RunnerDeps, job: JobRow, lease: Lease, signal: AbortSignal, logger: Logger): Promise<JobResult> {
   const started = performance.now();
   const model = deps.scheduler.provider.model;
-  logger.info(`📦 Processing job ${job.id}`, { documentId: job.document_id, attempt: job.attempts });
+  logger.info(`📦 Processing job ${job.id}`, { event: 'job_started', documentId: job.document_id, attempt: job.attempts });
   logger.info(`📄 Version: ${job.version}`);
 
   const options = { maxTokens: deps.chunkMaxTokens, charLimit: deps.charLimit, encoding: encodingForModel(model) };
@@ -62,9 +64,9 @@ export async function runJob(deps: RunnerDeps, job: JobRow, lease: Lease, signal
   const { chunks, segmentsTotal } = parsed;
   logger.info(`📊 Segments: ${segmentsTotal}`, { chunks: chunks.length, format: parsed.format, chunkMs: Math.round(parsed.elapsedMs) });
 
-  const db = <T>(what: string, fn: () => Promise<T>) => withDbRetry(fn, { logger, what, signal });
+  const db = <T>(what: string, fn: () => Promise<T>) => withDbRetry(fn, { logger, what, signal, clock: deps.clock });
   const resumeFrom = await db('start', () => deps.store.startJob(lease, segmentsTotal, chunks.length, parsed.signature));
-  if (resumeFrom > 0) logger.info(`↪️  Resuming after ${resumeFrom} of ${chunks.length} chunks saved by an earlier attempt`);
+  if (resumeFrom > 0) logger.info(`↪️  Resuming after ${resumeFrom} of ${chunks.length} chunks saved by an earlier attempt`, { event: 'job_resumed', resumeFrom });
 
   const batches: Chunk[][] = [];
   for (let i = resumeFrom; i < chunks.length; i += deps.saveBatch) batches.push(chunks.slice(i, i + deps.saveBatch));
@@ -109,7 +111,7 @@ export async function runJob(deps: RunnerDeps, job: JobRow, lease: Lease, signal
     logger.info(`🔄 Processing segment ${first.segmentSeqStart}/${segmentsTotal} (seq: ${first.segmentSeqStart})`);
     logger.info(
       `✅ Segment ${segmentsDone} embedded (${batch.chunks.length} chunks${batch.reused ? `, ${batch.reused} reused` : ''})`,
-      { chunksDone, chunksTotal: chunks.length },
+      { event: 'job_progress', chunksDone, chunksTotal: chunks.length },
     );
     deps.events.emit('progress', { jobId: job.id, segmentsDone, segmentsTotal, chunksDone, chunksTotal: chunks.length } satisfies JobProgress);
   }
@@ -117,6 +119,6 @@ export async function runJob(deps: RunnerDeps, job: JobRow, lease: Lease, signal
   signal.throwIfAborted();
   const stored = await db('complete', () => deps.store.completeJob(lease));
   const elapsedMs = performance.now() - started;
-  logger.info(`✅ Job ${job.id} completed in ${(elapsedMs / 1000).toFixed(1)}s`, { chunks: stored, reused, tokensEmbedded });
+  logger.info(`✅ Job ${job.id} completed in ${(elapsedMs / 1000).toFixed(1)}s`, { event: 'job_complete', chunks: stored, reused, tokensEmbedded });
   return { chunks: stored, reused, tokensEmbedded, elapsedMs };
 }

@@ -16,16 +16,11 @@ export interface EmbeddingProvider {
   /** Whether requests should be paced (local embedding has no limits and no latency). */
   readonly remote: boolean;
   /**
-   * Embed inputs, in order. Throws categorised errors (src/shared/errors.ts): RetryableError (429, 5xx,
-   * network, timeout; with retryAfterMs and rateLimit when known), BadInputError (the provider rejected an input),
-   * WorkerFatalError (credentials, unknown model, wrong dimensions).
+   * Embed inputs, in order. Throws the types of src/shared/errors.ts: RateLimitError (429, with the parsed
+   * headers), ProviderUnavailableError (5xx, network, timeout), ProviderResponseError (an answer that breaks
+   * the contract), BadInputError (the provider rejected an input), WorkerFatalError (credentials, unknown
+   * model, wrong dimensions).
    */
   embed(inputs: string[], signal?: AbortSignal): Promise<EmbedResult>;
   close?(): Promise<void>;
-}
-
-/** Thrown for retryable provider answers; carries the rate-limit view so the scheduler can adapt. */
-export interface RateLimitCarrier {
-  rateLimit?: RateLimitSnapshot;
-  status?: number;
 }

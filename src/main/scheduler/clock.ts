@@ -1,9 +1,7 @@
-/** Time source for the scheduler and the coordinator, replaceable by a fake clock in tests. */
-export interface Clock {
-  now(): number;
-  /** Calls fn after ms; returns a cancel function. */
-  setTimer(fn: () => void, ms: number): () => void;
-}
+/** The system time source; tests pass a fake clock (test/support/fake-clock.ts) instead. */
+import type { Clock } from '../../shared/clock.ts';
+
+export type { Clock } from '../../shared/clock.ts';
 
 export const systemClock: Clock = {
   now: () => performance.timeOrigin + performance.now(),
@@ -12,50 +10,3 @@ export const systemClock: Clock = {
     return () => clearTimeout(t);
   },
 };
-
-/** A manual clock: time moves only when advance() is called; timers fire in order. */
-export class FakeClock implements Clock {
-  private current: number;
-  private timers: { at: number; fn: () => void; id: number }[] = [];
-  private nextId = 0;
-
-  constructor(start = 0) {
-    this.current = start;
-  }
-
-  now(): number {
-    return this.current;
-  }
-
-  setTimer(fn: () => void, ms: number): () => void {
-    const id = this.nextId++;
-    this.timers.push({ at: this.current + Math.max(0, ms), fn, id });
-    return () => {
-      this.timers = this.timers.filter((t) => t.id !== id);
-    };
-  }
-
-  get pendingTimers(): number {
-    return this.timers.length;
-  }
-
-  /** Moves time forward, firing due timers in time order (awaiting microtasks between them). */
-  async advance(ms: number): Promise<void> {
-    const target = this.current + ms;
-    for (;;) {
-      await flushMicrotasks();
-      this.timers.sort((a, b) => a.at - b.at || a.id - b.id);
-      const next = this.timers[0];
-      if (!next || next.at > target) break;
-      this.timers.shift();
-      this.current = next.at;
-      next.fn();
-    }
-    this.current = target;
-    await flushMicrotasks();
-  }
-}
-
-async function flushMicrotasks(): Promise<void> {
-  for (let i = 0; i < 10; i++) await new Promise<void>((r) => setImmediate(r));
-}

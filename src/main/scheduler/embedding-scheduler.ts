@@ -4,11 +4,15 @@
  * - paces them with per-minute token buckets for requests and tokens, seeded from settings and adapted from
  *   x-ratelimit-* headers and 429s, and with a concurrency limit;
  * - is fair: higher priority first, then round-robin across jobs, so one huge job does not starve small ones;
- * - retries transient failures with backoff and jitter, honouring retry-after(-ms); isolates the input a 400
- *   is about; on a worker-level fault rejects everything and refuses work until resume().
+ * - treats rate limiting as backpressure: a 429 pauses sending (retry-after honoured) and never counts as a
+ *   failed try, however long the provider throttles; a request the provider calls too large, or one refused
+ *   again and again, lowers the request-size cap so batches shrink until they fit;
+ * - retries transient failures (RetryableError) with backoff and jitter up to maxRetries; isolates the input a
+ *   400 is about; on a worker-level fault rejects everything and refuses work until resume(); an error of no
+ *   known type is a bug and is passed to its jobs at once, not retried.
  */
 import { retryDelayMs, type BackoffPolicy } from '../../shared/backoff.ts';
-import { BadInputError, categoryOf, messageOf, RetryableError, WorkerFatalError } from '../../shared/errors.ts';
+import { BadInputError, JobAbortedError, messageOf, RateLimitError, RetryableError, WorkerFatalError } from '../../shared/errors.ts';
 import type { RateLimitSnapshot } from '../../shared/rate-limit-headers.ts';
 import { TokenBucket } from '../../shared/token-bucket.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -19,6 +23,8 @@ import { systemClock, type Clock } from './clock.ts';
 
 export const API_MAX_INPUTS = 2048;
 export const API_MAX_REQUEST_TOKENS = 300_000;
+/** Accepted requests after which a learned request-size cap is raised by a quarter. */
+const CAP_PROBE_AFTER = 20;
 
 export interface EmbedItem {
   text: string;
@@ -80,6 +86,11 @@ export class EmbeddingScheduler {
   private cancelTimer: (() => void) | undefined;
   private timerAt = Infinity;
   private closed = false;
+  /** Request-size cap in tokens learned from refusals (Infinity: none learned). */
+  private learnedMaxTokens = Infinity;
+  /** 429s in a row without a success in between. */
+  private refusedInARow = 0;
+  private acceptedSinceShrink = 0;
   readonly stats: SchedulerStats = { requests: 0, inputs: 0, tokens: 0, rateLimited: 0, retries: 0, failedRequests: 0 };
 
   constructor(options: SchedulerOptions) {
@@ -103,7 +114,7 @@ export class EmbeddingScheduler {
   /** Embeds items for a job; resolves with vectors in the same order. */
   embed(jobKey: string, priority: number, items: EmbedItem[]): Promise<VectorLiteral[]> {
     if (this.fatal) return Promise.reject(this.fatal);
-    if (this.closed) return Promise.reject(new RetryableError('embedding scheduler is shut down'));
+    if (this.closed) return Promise.reject(new JobAbortedError('shutdown', 'embedding scheduler is shut down'));
     if (items.length === 0) return Promise.resolve([]);
     let queue = this.jobs.get(jobKey);
     if (!queue) {
@@ -159,7 +170,12 @@ export class EmbeddingScheduler {
     return { rpm: this.rpm?.limitPerMinute, tpm: this.tpm?.limitPerMinute };
   }
 
-  close(reason: unknown = new RetryableError('embedding scheduler is shut down')): void {
+  /** Current request-size cap in tokens (what the limits and refusals allow). */
+  get maxRequestTokens(): number {
+    return Math.min(this.opts.maxRequestTokens, this.tpm?.limitPerMinute ?? Infinity, this.learnedMaxTokens);
+  }
+
+  close(reason: unknown = new JobAbortedError('shutdown', 'embedding scheduler is shut down')): void {
     this.closed = true;
     this.cancelTimer?.();
     for (const key of [...this.jobs.keys()]) this.cancelJob(key, reason);
@@ -188,7 +204,7 @@ export class EmbeddingScheduler {
   /** Chooses the next request's items without removing them. undefined: nothing queued. */
   private pickBatch(now: number): { items: Pending[]; tokens: number; wakeAt: number } | undefined {
     if (this.jobs.size === 0) return undefined;
-    const maxTokens = Math.min(this.opts.maxRequestTokens, this.tpm?.limitPerMinute ?? Infinity);
+    const maxTokens = this.maxRequestTokens;
     const byPriority = [...this.jobs.values()].sort((a, b) => b.priority - a.priority);
     const levels = [...new Set(byPriority.map((q) => q.priority))];
     const chosen: Pending[] = [];
@@ -254,6 +270,14 @@ export class EmbeddingScheduler {
       .then(
         (result) => {
           if (result.rateLimit) this.adapt(result.rateLimit);
+          this.refusedInARow = 0;
+          // Let a learned cap creep back up after a run of successes, so one burst of refusals does not
+          // shrink requests for good (each probe may cost one 429).
+          if (this.learnedMaxTokens !== Infinity && ++this.acceptedSinceShrink >= CAP_PROBE_AFTER) {
+            this.acceptedSinceShrink = 0;
+            this.learnedMaxTokens = Math.ceil(this.learnedMaxTokens * 1.25);
+            if (this.learnedMaxTokens >= this.opts.maxRequestTokens) this.learnedMaxTokens = Infinity;
+          }
           this.stats.inputs += items.length;
           this.stats.tokens += tokens;
           items.forEach((p, i) => {
@@ -272,53 +296,49 @@ export class EmbeddingScheduler {
   private onFailure(all: Pending[], tokens: number, error: unknown): void {
     this.stats.failedRequests++;
     const items = all.filter((p) => !p.cancelled);
-    const category = categoryOf(error);
     const now = this.opts.clock.now();
-    const carrier = error as { rateLimit?: RateLimitSnapshot; status?: number; retryAfterMs?: number };
-    if (carrier.status === 429) {
-      // A rejected request does not count against the limit; give back what we took, then adopt the provider's view.
+    if (error instanceof RateLimitError) {
+      // A refused request does not count against the limit: give back what we took, then adopt the provider's view.
       this.rpm?.refund(1, now);
-      if (!(carrier.rateLimit?.remainingTokens === 0 || /token/i.test(messageOf(error)))) this.tpm?.refund(tokens, now);
+      if (error.scope !== 'tokens') this.tpm?.refund(tokens, now);
+      this.adapt(error.rateLimit);
     }
-    if (carrier.rateLimit) this.adapt(carrier.rateLimit);
     if (this.closed || this.fatal) {
       // Nothing will be sent any more: settle now so no caller waits forever.
-      const reason = this.fatal ?? new RetryableError('embedding scheduler is shut down', { cause: error });
+      const reason = this.fatal ?? new JobAbortedError('shutdown', 'embedding scheduler is shut down');
       for (const p of items) p.reject(reason);
       return;
     }
-
-    if (category === 'worker_fatal') {
+    if (error instanceof WorkerFatalError) {
       this.fatal = error;
-      this.opts.logger.error('🛑 Embedding provider fault: stopping embedding until it is fixed', { error: messageOf(error) });
+      this.opts.logger.error('🛑 Embedding provider fault: stopping embedding until it is fixed', { error: messageOf(error), setting: error.setting });
       for (const p of items) p.reject(error);
       for (const key of [...this.jobs.keys()]) this.cancelJob(key, error);
       return;
     }
-    if (category === 'bad_input') {
+    if (error instanceof BadInputError) {
       if (items.length > 1) {
         // Find which input the provider objects to: resend each alone.
         for (const p of items) p.isolate = true;
         this.requeue(items);
-      } else {
-        items[0].reject(new BadInputError(`${messageOf(error)}; chunk text starts ${JSON.stringify(items[0].item.text.slice(0, 60))}`));
+      } else if (items.length === 1) {
+        items[0].reject(new BadInputError(`${messageOf(error)}; chunk text starts ${JSON.stringify(items[0].item.text.slice(0, 60))}`, { cause: error }));
       }
       return;
     }
-    // Retryable (or unknown): back off, honouring what the provider asked for.
-    if (carrier.status === 429) {
-      this.stats.rateLimited++;
-      const pause = carrier.retryAfterMs ?? retryDelayMs(1, this.opts.backoff, undefined, this.opts.random);
-      this.pausedUntil = Math.max(this.pausedUntil, now + pause);
-      if (carrier.rateLimit?.remainingTokens === 0 || /token/i.test(messageOf(error))) this.tpm?.drain(now, pause);
+    if (error instanceof RateLimitError) return this.onRateLimited(items, tokens, error, now);
+    if (!(error instanceof RetryableError)) {
+      // Not a provider answer we know: a bug. Retrying would only repeat it.
+      for (const p of items) p.reject(error);
+      return;
     }
     const retry: Pending[] = [];
     for (const p of items) {
       p.attempts++;
       if (p.attempts > this.opts.maxRetries) {
-        p.reject(new RetryableError(`${messageOf(error)} (after ${p.attempts} tries)`, { cause: error, retryAfterMs: carrier.retryAfterMs }));
+        p.reject(new RetryableError(`${messageOf(error)} (after ${p.attempts} tries)`, { cause: error, retryAfterMs: error.retryAfterMs }));
       } else {
-        p.notBefore = now + retryDelayMs(p.attempts, this.opts.backoff, carrier.retryAfterMs, this.opts.random);
+        p.notBefore = now + retryDelayMs(p.attempts, this.opts.backoff, error.retryAfterMs, this.opts.random);
         retry.push(p);
       }
     }
@@ -327,6 +347,33 @@ export class EmbeddingScheduler {
       this.opts.logger.debug('Embedding request failed; retrying', { error: messageOf(error), inputs: retry.length, attempt: retry[0].attempts });
       this.requeue(retry);
     }
+  }
+
+  /**
+   * Backpressure: pause everything until the provider's retry-after (or a backoff), never counting a try.
+   * A request too large for the limit, or refused twice in a row, is sent again in smaller pieces.
+   */
+  private onRateLimited(items: Pending[], tokens: number, error: RateLimitError, now: number): void {
+    this.stats.rateLimited++;
+    this.refusedInARow++;
+    const pause = error.retryAfterMs ?? retryDelayMs(Math.min(this.refusedInARow, 6), this.opts.backoff, undefined, this.opts.random);
+    this.pausedUntil = Math.max(this.pausedUntil, now + pause);
+    if (error.scope === 'tokens' || error.rateLimit.remainingTokens === 0) this.tpm?.drain(now, pause);
+    const shrink = error.requestTooLarge || this.refusedInARow >= 2;
+    if (shrink && items.length > 1) {
+      this.learnedMaxTokens = Math.max(1, Math.floor(tokens / 2));
+      this.acceptedSinceShrink = 0;
+    } else if (error.requestTooLarge && items.length === 1) {
+      items[0].reject(
+        new BadInputError(
+          `the embedding provider's token limit is smaller than this one chunk (${tokens} tokens; ${error.message}): lower RAG_CHUNK_MAX_TOKENS or raise the account's limit`,
+          { cause: error },
+        ),
+      );
+      return;
+    }
+    this.opts.logger.debug('Embedding request rate limited; waiting', { pauseMs: pause, inputs: items.length, maxRequestTokens: this.maxRequestTokens });
+    this.requeue(items);
   }
 
   private adapt(snapshot: RateLimitSnapshot): void {
