@@ -136,9 +136,13 @@ alter table rag_chunk_staging enable row level security;
 -- ───────────────────────────── triggers ─────────────────────────────
 -- Serialises everything that may put a job of one document version into 'queued' (enqueue, retry, release),
 -- so that there is never more than one queued job per document version, even under concurrent enqueues.
+-- The lock is one of 1,024 per-transaction advisory locks chosen by hashing the document version: a single
+-- INSERT of 20,000 rows takes at most 1,024 locks, well inside PostgreSQL's shared lock table
+-- (max_locks_per_transaction × max_connections), where one lock per row ran out of shared memory. Two document
+-- versions sharing a slot only wait for each other's short enqueue.
 create or replace function rag_lock_document_version(p_document_id text, p_version text)
 returns void language sql as $$
-  select pg_advisory_xact_lock(hashtextextended(p_document_id || chr(31) || p_version, 7261128));
+  select pg_advisory_xact_lock(7261128, (hashtextextended(p_document_id || chr(31) || p_version, 7261128) & 1023)::integer);
 $$;
 
 -- A plain INSERT of a document version that is already queued does not create a second job:
@@ -239,7 +243,10 @@ end $$;
 create or replace function rag_claim_jobs(
   p_worker_id text, p_limit integer, p_lease_seconds integer, p_default_max_attempts integer default 5)
 returns setof rag_ingestion_queue
-language plpgsql as $$
+language plpgsql
+-- A claim touches a handful of rows: JIT compilation (on by default above jit_above_cost) only adds latency.
+set jit = off
+as $$
 declare
   v_lost uuid[];
 begin
@@ -259,19 +266,32 @@ begin
   select array_agg(id) into v_lost from lost;
   perform rag_discard_job_chunks(x) from unnest(v_lost) as x;
 
+  -- Two index scans instead of one OR (which no partial index can serve, so it seq-scanned the whole queue):
+  -- queued-and-due jobs in claim order from rag_ingestion_queue_runnable_idx, and expired leases from
+  -- rag_ingestion_queue_leases_idx. Each locks at most p_limit rows; the best p_limit of both are claimed
+  -- (the rest are unlocked at commit).
   return query
-  with candidates as (
-    select c.id from rag_ingestion_queue c
-     where ((c.status = 'queued' and c.run_at <= now())
-            or (c.status = 'processing' and c.lease_expires_at < now()))
+  with due as (
+    select c.id, c.priority, c.run_at, c.submitted_at from rag_ingestion_queue c
+     where c.status = 'queued' and c.run_at <= now()
        -- one run per document version: a queued job waits while another job of its version is processing
        -- (an expired one included: that one is reclaimed or failed first)
-       and not (c.status = 'queued' and exists (
+       and not exists (
                 select 1 from rag_ingestion_queue o
-                 where o.document_id = c.document_id and o.version = c.version and o.id <> c.id and o.status = 'processing'))
+                 where o.document_id = c.document_id and o.version = c.version and o.status = 'processing')
      order by c.priority desc, c.run_at, c.submitted_at
      limit greatest(p_limit, 0)
+     for update of c skip locked
+  ), expired as (
+    select c.id, c.priority, c.run_at, c.submitted_at from rag_ingestion_queue c
+     where c.status = 'processing' and c.lease_expires_at < now()
+     order by c.lease_expires_at
+     limit greatest(p_limit, 0)
      for update skip locked
+  ), candidates as (
+    select x.id from (select * from due union all select * from expired) x
+     order by x.priority desc, x.run_at, x.submitted_at
+     limit greatest(p_limit, 0)
   )
   update rag_ingestion_queue q
      set attempt_history = case when q.status = 'processing'
