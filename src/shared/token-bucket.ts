@@ -1,26 +1,39 @@
 /**
- * A per-minute token bucket (requests/min or tokens/min) with continuous refill, the way OpenAI meters:
- * capacity = the per-minute limit, refilling limit/60,000 per ms. Pure: the caller passes the time.
- * It can be re-seeded from the provider's headers (limit, remaining, time to full reset).
+ * A rate-limit token bucket (requests/min or tokens/min) with continuous refill at limit/60,000 per ms.
+ * Pure: the caller passes the time. It can be re-seeded from the provider's headers (limit, remaining).
+ *
+ * Capacity is the burst the bucket allows: by default one second's worth of the per-minute limit, so requests
+ * go out at a steady rate rather than a minute's allowance at once. Providers meter "per minute" limits over
+ * much shorter windows (a one-second burst is common), and a full-minute burst is refused by those; a steady
+ * rate loses nothing on a long backfill. Pass burstMs = 60,000 for a true per-minute bucket.
  */
+export const DEFAULT_BURST_MS = 1_000;
+
 export class TokenBucket {
-  private capacity: number;
+  private limit: number;
+  private readonly burstMs: number;
   private level: number;
   private updatedAt: number;
 
-  constructor(limitPerMinute: number, nowMs: number) {
-    this.capacity = limitPerMinute;
-    this.level = limitPerMinute;
+  constructor(limitPerMinute: number, nowMs: number, burstMs: number = DEFAULT_BURST_MS) {
+    this.limit = limitPerMinute;
+    this.burstMs = Math.min(60_000, Math.max(1, burstMs));
+    this.level = this.capacity;
     this.updatedAt = nowMs;
   }
 
   get limitPerMinute(): number {
-    return this.capacity;
+    return this.limit;
+  }
+
+  /** The most the bucket holds: the largest amount one request can take without waiting for more than it. */
+  get capacity(): number {
+    return (this.limit * this.burstMs) / 60_000;
   }
 
   private refill(nowMs: number): void {
     const elapsed = Math.max(0, nowMs - this.updatedAt);
-    this.level = Math.min(this.capacity, this.level + (elapsed * this.capacity) / 60_000);
+    this.level = Math.min(this.capacity, this.level + (elapsed * this.limit) / 60_000);
     this.updatedAt = nowMs;
   }
 
@@ -28,12 +41,13 @@ export class TokenBucket {
   waitMs(amount: number, nowMs: number): number {
     this.refill(nowMs);
     const need = Math.min(amount, this.capacity) - this.level;
-    return need <= 0 ? 0 : Math.ceil((need * 60_000) / this.capacity);
+    return need <= 0 ? 0 : Math.ceil((need * 60_000) / this.limit);
   }
 
+  /** Takes `amount` (which may drive the level below zero: a request larger than capacity borrows ahead). */
   take(amount: number, nowMs: number): void {
     this.refill(nowMs);
-    this.level -= Math.min(amount, this.capacity);
+    this.level -= amount;
   }
 
   /** Give back what a request that never reached the provider had taken. */
@@ -45,9 +59,9 @@ export class TokenBucket {
   /** Adopt the provider's view: its limit, and never believe we have more left than it says. */
   sync(limit: number | undefined, remaining: number | undefined, nowMs: number): void {
     this.refill(nowMs);
-    if (limit !== undefined && limit > 0 && limit !== this.capacity) {
-      this.level = (this.level / this.capacity) * limit;
-      this.capacity = limit;
+    if (limit !== undefined && limit > 0 && limit !== this.limit) {
+      this.level = (this.level / this.limit) * limit;
+      this.limit = limit;
     }
     if (remaining !== undefined && remaining >= 0) this.level = Math.min(this.level, remaining);
   }
@@ -55,6 +69,6 @@ export class TokenBucket {
   /** After a 429: nothing is left until the provider's reset (or retry-after) has passed. */
   drain(nowMs: number, forMs: number): void {
     this.refill(nowMs);
-    this.level = Math.min(this.level, -(forMs * this.capacity) / 60_000);
+    this.level = Math.min(this.level, -(forMs * this.limit) / 60_000);
   }
 }

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
+import type { NoticeMessage } from 'pg-protocol/dist/messages.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-db.ts';
 
 interface PlanNode {
@@ -55,7 +56,7 @@ describe('deep queue (postgres)', () => {
 
   test('rag_claim_jobs at 20k queued + 60k done uses the indexes: no Seq Scan of the queue, no JIT', async () => {
     const plans: PlanNode[] = [];
-    const onNotice = (msg: pg.NoticeMessage) => {
+    const onNotice = (msg: NoticeMessage) => {
       const text = msg.message ?? '';
       const start = text.indexOf('{');
       if (!text.startsWith('duration:') || start < 0) return;

@@ -75,25 +75,26 @@ describe('retryDelayMs', () => {
   });
 });
 
-describe('TokenBucket', () => {
+describe('TokenBucket (burstMs 60,000: a per-minute bucket)', () => {
+  const MINUTE = 60_000;
   test('starts full: the whole per-minute limit is available at once', () => {
-    const b = new TokenBucket(60, 0);
+    const b = new TokenBucket(60, 0, MINUTE);
     assert.equal(b.limitPerMinute, 60);
     assert.equal(b.waitMs(60, 0), 0);
   });
 
   test('wait = missing amount at limit/60,000 per ms, rounded up', () => {
-    const b = new TokenBucket(60, 0); // 1 per second
+    const b = new TokenBucket(60, 0, MINUTE); // 1 per second
     b.take(60, 0);
     assert.equal(b.waitMs(1, 0), 1000);
     assert.equal(b.waitMs(3, 0), 3000);
-    const t = new TokenBucket(7, 0);
+    const t = new TokenBucket(7, 0, MINUTE);
     t.take(7, 0);
     assert.equal(t.waitMs(1, 0), Math.ceil(60_000 / 7));
   });
 
   test('refills continuously and never above the limit', () => {
-    const b = new TokenBucket(60, 0);
+    const b = new TokenBucket(60, 0, MINUTE);
     b.take(60, 0);
     assert.equal(b.waitMs(1, 500), 500);
     assert.equal(b.waitMs(1, 1000), 0);
@@ -104,22 +105,22 @@ describe('TokenBucket', () => {
   });
 
   test('time going backwards does not add tokens', () => {
-    const b = new TokenBucket(60, 10_000);
+    const b = new TokenBucket(60, 10_000, MINUTE);
     b.take(60, 10_000);
     assert.equal(b.waitMs(1, 5_000), 1000);
   });
 
-  test('an amount above the limit waits for a full bucket and takes it all', () => {
-    const b = new TokenBucket(1000, 0);
+  test('an amount above the capacity waits for a full bucket, then borrows ahead (the provider counts it all)', () => {
+    const b = new TokenBucket(1000, 0, MINUTE);
     b.take(100, 0);
     assert.equal(b.waitMs(5000, 0), 6000);
     assert.equal(b.waitMs(5000, 6000), 0);
     b.take(5000, 6000);
-    assert.equal(b.waitMs(1000, 6000), 60_000);
+    assert.equal(b.waitMs(1000, 6000), 5 * 60_000, 'the 4,000 borrowed are paid back before a full bucket again');
   });
 
   test('refund gives back what was taken, never above the limit', () => {
-    const b = new TokenBucket(60, 0);
+    const b = new TokenBucket(60, 0, MINUTE);
     b.take(10, 0);
     b.refund(10, 0);
     assert.equal(b.waitMs(60, 0), 0);
@@ -129,7 +130,7 @@ describe('TokenBucket', () => {
   });
 
   test('sync adopts the provider\'s limit (scaling the level) and its remaining count', () => {
-    const b = new TokenBucket(100, 0);
+    const b = new TokenBucket(100, 0, MINUTE);
     b.take(50, 0); // half full
     b.sync(200, undefined, 0);
     assert.equal(b.limitPerMinute, 200);
@@ -141,7 +142,7 @@ describe('TokenBucket', () => {
   });
 
   test('sync never raises the level above what the provider says is left, nor believes a bigger remaining', () => {
-    const b = new TokenBucket(100, 0);
+    const b = new TokenBucket(100, 0, MINUTE);
     b.take(90, 0);
     b.sync(100, 80, 0);
     assert.equal(b.waitMs(11, 0), 600, 'still 10 left, not 80');
@@ -151,7 +152,7 @@ describe('TokenBucket', () => {
   });
 
   test('drain: nothing is available until forMs has passed', () => {
-    const b = new TokenBucket(60_000, 0); // 1 per ms
+    const b = new TokenBucket(60_000, 0, MINUTE); // 1 per ms
     b.drain(0, 5000);
     assert.equal(b.waitMs(1, 0), 5001);
     assert.equal(b.waitMs(1, 4999), 2);
@@ -159,7 +160,7 @@ describe('TokenBucket', () => {
   });
 
   test('drain does not raise an already lower level', () => {
-    const b = new TokenBucket(60, 0);
+    const b = new TokenBucket(60, 0, MINUTE);
     b.take(60, 0);
     b.take(60, 0); // level -60
     b.drain(0, 1000); // would be -1
@@ -288,5 +289,32 @@ describe('parseRateLimitHeaders and headerGetter', () => {
     assert.equal(g('x-null'), undefined);
     assert.equal(g('missing'), undefined);
     assert.equal(headerGetter(null)('x'), undefined);
+  });
+});
+
+describe('TokenBucket (default: a one-second burst)', () => {
+  test('holds one second of the per-minute limit and refills at limit/minute', () => {
+    const b = new TokenBucket(900_000, 0);
+    assert.equal(b.capacity, 15_000);
+    assert.equal(b.waitMs(15_000, 0), 0);
+    b.take(15_000, 0);
+    assert.equal(b.waitMs(15_000, 0), 1000);
+    assert.equal(b.waitMs(1_500, 0), 100);
+    assert.equal(b.waitMs(15_000, 60_000), 0);
+    b.take(15_000, 60_000);
+    assert.equal(b.waitMs(1, 60_000), 1, 'idle time banks one second, not a minute');
+  });
+
+  test('a steady sender is held to the limit: 60 s of sends take at most limit + one burst', () => {
+    const b = new TokenBucket(150_000, 0);
+    let sent = 0;
+    for (let t = 0; t <= 60_000; t += 10) {
+      if (b.waitMs(1_000, t) === 0) {
+        b.take(1_000, t);
+        sent += 1_000;
+      }
+    }
+    assert.ok(sent <= 150_000 + 2_500, `sent ${sent}`);
+    assert.ok(sent >= 150_000 * 0.98, `sent ${sent}`);
   });
 });

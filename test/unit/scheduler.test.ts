@@ -100,6 +100,7 @@ function setup(options: Partial<SchedulerOptions> = {}, reply?: (inputs: string[
     backoff: { baseMs: 100, maxMs: 10_000 },
     clock,
     random: () => 0, // no jitter: backoff = half the exponential step, retry-after exactly as asked
+    burstMs: 60_000, // per-minute buckets, unless a test asks for the default one-second burst
     ...options,
   });
   return { clock, provider, scheduler };
@@ -582,5 +583,25 @@ describe('rate limiting never uses up tries', () => {
     assert.equal(a.state, 'rejected');
     assert.ok(a.error instanceof TypeError);
     assert.equal(provider.calls.length, 1);
+  });
+});
+
+describe('steady pacing (default one-second burst)', () => {
+  test('at 150,000 TPM requests are sized to the 2,500-token bucket and sent at the limit, not a minute at once', async () => {
+    const { clock, provider, scheduler } = setup({ batchSize: 16, concurrency: 8, tpm: 150_000, burstMs: undefined });
+    assert.equal(scheduler.maxRequestTokens, 2_500);
+    const a = watch(scheduler.embed('A', 0, items('a', 160, 230)));
+    for (let i = 0; i < 200 && a.state === 'pending'; i++) await clock.advance(100);
+    assert.equal(a.state, 'fulfilled');
+    const tokensOf = (c: { inputs: string[] }) => c.inputs.length * 230;
+    assert.ok(provider.calls.every((c) => tokensOf(c) <= 2_500), 'every request fits the bucket');
+    // 160 × 230 = 36,800 tokens at 2,500/s after the first burst: about 13.7 s.
+    const last = provider.calls[provider.calls.length - 1].at;
+    assert.ok(last >= 12_000 && last <= 15_500, `last request at ${last} ms`);
+    // No second of sending exceeds the limit's second plus one burst.
+    for (let t = 0; t < last; t += 1000) {
+      const sent = provider.calls.filter((c) => c.at >= t && c.at < t + 1000).reduce((n, c) => n + tokensOf(c), 0);
+      assert.ok(sent <= 5_000, `${sent} tokens in the second from ${t} ms`);
+    }
   });
 });

@@ -11,11 +11,12 @@ export class ChunkPool implements LexicalEmbedRunner {
   constructor(threads: number) {
     this.pool = new Piscina({
       filename: WORKER_FILE,
-      // Idle threads exit after a second: a big transcript's parse leaves a large heap in its thread,
-      // and memory should not stay at that high-water mark for the rest of the run.
+      // Threads start on first use (one-shot commands that never chunk start none) and then live as long as
+      // the process: each start costs a tokenizer load (tiktoken's BPE table) and Node's TypeScript stripping
+      // of the thread's modules, which re-creating idle threads paid again and again.
       minThreads: 0,
       maxThreads: threads,
-      idleTimeout: 1_000,
+      idleTimeout: Number.POSITIVE_INFINITY,
     });
   }
 

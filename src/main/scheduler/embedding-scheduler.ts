@@ -14,7 +14,7 @@
 import { retryDelayMs, type BackoffPolicy } from '../../shared/backoff.ts';
 import { BadInputError, JobAbortedError, messageOf, RateLimitError, RetryableError, WorkerFatalError } from '../../shared/errors.ts';
 import type { RateLimitSnapshot } from '../../shared/rate-limit-headers.ts';
-import { TokenBucket } from '../../shared/token-bucket.ts';
+import { DEFAULT_BURST_MS, TokenBucket } from '../../shared/token-bucket.ts';
 import type { Logger } from '../logging/logger.ts';
 import { silentLogger } from '../logging/logger.ts';
 import type { EmbeddingProvider } from '../providers/embedding-provider.ts';
@@ -40,6 +40,8 @@ export interface SchedulerOptions {
   maxRetries: number;
   backoff: BackoffPolicy;
   maxRequestTokens?: number;
+  /** Burst the rate buckets allow, in ms of the per-minute limit (default one second: a steady rate). */
+  burstMs?: number;
   clock?: Clock;
   random?: () => number;
   logger?: Logger;
@@ -96,6 +98,7 @@ export class EmbeddingScheduler {
   constructor(options: SchedulerOptions) {
     this.opts = {
       maxRequestTokens: API_MAX_REQUEST_TOKENS,
+      burstMs: DEFAULT_BURST_MS,
       clock: systemClock,
       random: Math.random,
       logger: silentLogger,
@@ -103,8 +106,8 @@ export class EmbeddingScheduler {
       batchSize: Math.min(options.batchSize, API_MAX_INPUTS),
     };
     const now = this.opts.clock.now();
-    if (options.rpm) this.rpm = new TokenBucket(options.rpm, now);
-    if (options.tpm) this.tpm = new TokenBucket(options.tpm, now);
+    if (options.rpm) this.rpm = new TokenBucket(options.rpm, now, this.opts.burstMs);
+    if (options.tpm) this.tpm = new TokenBucket(options.tpm, now, this.opts.burstMs);
   }
 
   get provider(): EmbeddingProvider {
@@ -170,9 +173,9 @@ export class EmbeddingScheduler {
     return { rpm: this.rpm?.limitPerMinute, tpm: this.tpm?.limitPerMinute };
   }
 
-  /** Current request-size cap in tokens (what the limits and refusals allow). */
+  /** Current request-size cap in tokens: the API's, what the token bucket holds, and what refusals taught. */
   get maxRequestTokens(): number {
-    return Math.min(this.opts.maxRequestTokens, this.tpm?.limitPerMinute ?? Infinity, this.learnedMaxTokens);
+    return Math.max(1, Math.floor(Math.min(this.opts.maxRequestTokens, this.tpm?.capacity ?? Infinity, this.learnedMaxTokens)));
   }
 
   close(reason: unknown = new JobAbortedError('shutdown', 'embedding scheduler is shut down')): void {
@@ -379,11 +382,11 @@ export class EmbeddingScheduler {
   private adapt(snapshot: RateLimitSnapshot): void {
     const now = this.opts.clock.now();
     if (snapshot.limitRequests !== undefined) {
-      this.rpm ??= new TokenBucket(snapshot.limitRequests, now);
+      this.rpm ??= new TokenBucket(snapshot.limitRequests, now, this.opts.burstMs);
       this.rpm.sync(snapshot.limitRequests, snapshot.remainingRequests, now);
     }
     if (snapshot.limitTokens !== undefined) {
-      this.tpm ??= new TokenBucket(snapshot.limitTokens, now);
+      this.tpm ??= new TokenBucket(snapshot.limitTokens, now, this.opts.burstMs);
       this.tpm.sync(snapshot.limitTokens, snapshot.remainingTokens, now);
     }
   }
