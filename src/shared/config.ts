@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import { z } from 'zod';
+import { redact, redactUrlCredentials, urlCredentials } from './redact.ts';
 
 const bool = z
   .string()
@@ -12,13 +13,14 @@ const bool = z
   .toLowerCase()
   .refine((v) => ['true', 'false', '1', '0', 'yes', 'no', 'on', 'off', ''].includes(v), 'expected true or false')
   .transform((v) => ['true', '1', 'yes', 'on'].includes(v));
-const int = (min: number, max: number) =>
+/** A whole number in [min, max]; `whyMax` explains the upper bound when it is not obvious. */
+const int = (min: number, max: number, whyMax?: string) =>
   z
     .string()
     .trim()
     .regex(/^-?\d+$/, 'expected a whole number')
     .transform(Number)
-    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}${whyMax ? ` ${whyMax}` : ''}`));
 const optionalInt = (min: number, max: number) =>
   z
     .string()
@@ -47,7 +49,16 @@ export const SETTINGS = {
   openaiApiKey: { env: 'OPENAI_API_KEY', default: '', schema: optionalText, secret: true, doc: 'Embedding API key. Empty: the built-in offline embedder (lexical feature hashing, not semantic).' },
   openaiBaseUrl: { env: 'OPENAI_BASE_URL', default: '', schema: optionalUrl, doc: 'Any OpenAI-compatible endpoint (Azure, Ollama, vLLM, TEI), e.g. http://localhost:11434/v1.' },
   embeddingModel: { env: 'RAG_EMBEDDING_MODEL', default: 'text-embedding-3-small', schema: text.min(1, 'must not be empty'), doc: 'Embedding model name sent to the provider; also decides the tokenizer.' },
-  embeddingDimensions: { env: 'RAG_EMBEDDING_DIMENSIONS', default: '1536', schema: int(1, 16000), doc: 'Vector size; must match rag_chunks.embedding (set at migrate time).' },
+  embeddingDimensions: {
+    env: 'RAG_EMBEDDING_DIMENSIONS',
+    default: '1536',
+    schema: int(
+      1,
+      2000,
+      "(pgvector's HNSW index on `vector` supports at most 2,000 dimensions): use text-embedding-3-large with RAG_EMBEDDING_DIMENSIONS=1536 or smaller — OpenAI's text-embedding-3 models accept a `dimensions` parameter",
+    ),
+    doc: "Vector size, at most 2000 (pgvector's HNSW index limit); must match rag_chunks.embedding (set at migrate time).",
+  },
   embeddingBatch: { env: 'RAG_EMBEDDING_BATCH', default: '16', schema: int(1, 2048), doc: 'Inputs per embedding request (the API allows 2048 inputs / 300,000 tokens).' },
   embeddingCharLimit: { env: 'RAG_EMBEDDING_CHAR_LIMIT', default: '1200', schema: int(50, 100000), doc: 'Maximum characters per chunk.' },
   chunkMaxTokens: { env: 'RAG_CHUNK_MAX_TOKENS', default: '512', schema: int(16, 8191), doc: 'Maximum tokens per chunk, counted with the model\'s tokenizer (API limit 8191).' },
@@ -114,7 +125,7 @@ export function resolveConfig(env: Record<string, string | undefined>, overrides
     if (result.success) {
       out[key] = result.data;
     } else {
-      const shown = spec.secret ? '(hidden)' : JSON.stringify(raw);
+      const shown = spec.secret ? '(hidden)' : JSON.stringify(shownValue(raw));
       problems.push(`${spec.env}=${shown}: ${result.error.issues.map((i) => i.message).join('; ')}`);
     }
   }
@@ -158,12 +169,26 @@ function defaultWorkerId(): string {
   return `${os.hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
-/** The secret values in a config, for redaction. */
+/**
+ * The secret values in a config, for redaction: every secret setting whole, plus the credentials inside the
+ * URL settings (userinfo password as written and percent-decoded, a token given as userinfo, secret query
+ * parameters), so they are removed even where they appear without their URL.
+ */
 export function secretsOf(config: Config): string[] {
-  return (Object.entries(SETTINGS) as [keyof Settings, SettingSpec][])
+  const out = (Object.entries(SETTINGS) as [keyof Settings, SettingSpec][])
     .filter(([, spec]) => spec.secret)
     .map(([key]) => config[key])
     .filter((v): v is string => typeof v === 'string' && v.length > 0);
+  // A user name without a password is a role name in DATABASE_URL, but a token in an HTTP endpoint's URL.
+  out.push(...urlCredentials(config.databaseUrl, { userIsToken: false }));
+  out.push(...urlCredentials(config.openaiBaseUrl, { userIsToken: true }));
+  out.push(...urlCredentials(config.supabaseUrl, { userIsToken: true }));
+  return [...new Set(out)];
+}
+
+/** A non-secret value as shown to the user (config output, validation errors): URL credentials hidden. */
+function shownValue(value: string): string {
+  return redact(redactUrlCredentials(value, { allUserinfo: true }));
 }
 
 /** Rows for `rag-worker config` and the README table: env name, default, effective value (secrets hidden). */
@@ -171,7 +196,7 @@ export function describeConfig(config?: Config): { env: string; default: string;
   return (Object.entries(SETTINGS) as [keyof Settings, SettingSpec][]).map(([key, spec]) => ({
     env: spec.env,
     default: spec.default,
-    value: config === undefined ? undefined : spec.secret ? (config[key] ? '(set)' : '') : String(config[key] ?? ''),
+    value: config === undefined ? undefined : spec.secret ? (config[key] ? '(set)' : '') : shownValue(String(config[key] ?? '')),
     doc: spec.doc,
   }));
 }

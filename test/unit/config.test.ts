@@ -86,6 +86,7 @@ describe('each bad value names its variable and the value', () => {
     ['RAG_EMBEDDING_BATCH', '16abc', /whole number/],
     ['RAG_EMBEDDING_BATCH', '1.5', /whole number/],
     ['RAG_EMBEDDING_DIMENSIONS', '-3', /at least 1/],
+    ['RAG_EMBEDDING_DIMENSIONS', '3072', /must be at most 2000/],
     ['RAG_EMBEDDING_CONCURRENCY', '257', /at most 256/],
     ['RAG_EMBEDDING_RPM', '0', /at least 1/],
     ['RAG_THREADS', '999', /at most 256/],
@@ -158,8 +159,58 @@ describe('secrets are never echoed', () => {
     assert.equal(rows.find((r) => r.env === 'RAG_EMBEDDING_BATCH')?.value, '16');
     assert.ok(!JSON.stringify(rows).includes(KEY));
     assert.ok(!JSON.stringify(rows).includes('s3cr3t-pw'));
-    assert.deepEqual(secretsOf(c).sort(), [DB, KEY].sort());
+    assert.deepEqual(secretsOf(c).sort(), [DB, KEY, 's3cr3t-pw'].sort());
     assert.equal(describeConfig().length, Object.keys(SETTINGS).length);
+  });
+
+  test('secretsOf lists the password of DATABASE_URL and OPENAI_BASE_URL, as written and percent-decoded', () => {
+    const c = resolveConfig({
+      DATABASE_URL: 'postgres://rag:p%40ss%2Fw0rd-DB@db.internal:5432/rag',
+      OPENAI_BASE_URL: 'http://proxyuser:Pr0xy%3Apass-XY@127.0.0.1:8080/v1',
+    });
+    const secrets = secretsOf(c);
+    for (const s of ['p%40ss%2Fw0rd-DB', 'p@ss/w0rd-DB', 'Pr0xy%3Apass-XY', 'Pr0xy:pass-XY']) assert.ok(secrets.includes(s), `${s} in ${JSON.stringify(secrets)}`);
+    assert.ok(!secrets.includes('proxyuser') && !secrets.includes('rag'), 'user names next to a password are not secrets');
+    assert.ok(!secrets.includes('http://proxyuser:Pr0xy%3Apass-XY@127.0.0.1:8080/v1'), 'OPENAI_BASE_URL itself is not a secret');
+  });
+
+  test('secretsOf lists a token given as OPENAI_BASE_URL userinfo, and secret query parameters', () => {
+    const token = resolveConfig({ OPENAI_BASE_URL: 'https://gsk_live_ABCDEFGH12345678@gateway.example.com/v1' });
+    assert.ok(secretsOf(token).includes('gsk_live_ABCDEFGH12345678'));
+    const query = resolveConfig({ OPENAI_BASE_URL: 'https://gateway.example.com/v1?api-key=q-Secret-123', DATABASE_URL: 'postgres://h/db?password=Db-Secret-456' });
+    assert.ok(secretsOf(query).includes('q-Secret-123'));
+    assert.ok(secretsOf(query).includes('Db-Secret-456'));
+    const plain = resolveConfig({ DATABASE_URL: 'postgres://postgres@127.0.0.1/postgres', OPENAI_BASE_URL: 'http://localhost:11434/v1' });
+    assert.deepEqual(secretsOf(plain), ['postgres://postgres@127.0.0.1/postgres'], 'a database role without a password is not a secret');
+  });
+
+  test('describeConfig (rag-worker config) shows a URL with its userinfo hidden', () => {
+    const c = resolveConfig({ OPENAI_BASE_URL: 'http://proxyuser:Pr0xy-pass@127.0.0.1:8080/v1?api_key=q-Secret-123&x=1', SUPABASE_URL: 'https://tok3n-abcdef123456@abc.supabase.co', SUPABASE_SERVICE_ROLE_KEY: JWT });
+    const rows = describeConfig(c);
+    assert.equal(rows.find((r) => r.env === 'OPENAI_BASE_URL')?.value, 'http://[redacted]@127.0.0.1:8080/v1?api_key=[redacted]&x=1');
+    assert.equal(rows.find((r) => r.env === 'SUPABASE_URL')?.value, 'https://[redacted]@abc.supabase.co');
+    const plain = resolveConfig({ OPENAI_BASE_URL: 'http://localhost:11434/v1' });
+    assert.equal(describeConfig(plain).find((r) => r.env === 'OPENAI_BASE_URL')?.value, 'http://localhost:11434/v1');
+  });
+
+  test('a bad URL value is echoed with its userinfo hidden', () => {
+    const err = problemsOf({ OPENAI_BASE_URL: 'http://proxyuser:Pr0xy-pass@bad host/v1' });
+    assert.ok(!err.message.includes('Pr0xy-pass'), err.message);
+    assert.match(err.message, /OPENAI_BASE_URL="http:\/\/\[redacted\]@bad host\/v1": expected a URL/);
+  });
+});
+
+describe('RAG_EMBEDDING_DIMENSIONS', () => {
+  test('above 2,000 is refused: pgvector\'s HNSW index on vector supports at most 2,000 dimensions', () => {
+    const err = problemsOf({ RAG_EMBEDDING_DIMENSIONS: '3072' });
+    assert.equal(err.problems.length, 1, err.message);
+    const [problem] = err.problems;
+    assert.ok(problem.startsWith('RAG_EMBEDDING_DIMENSIONS="3072": must be at most 2000'), problem);
+    assert.match(problem, /pgvector's HNSW index on `vector` supports at most 2,000 dimensions/);
+    assert.match(problem, /text-embedding-3-large with RAG_EMBEDDING_DIMENSIONS=1536 or smaller/);
+    assert.match(problem, /OpenAI's text-embedding-3 models accept a `dimensions` parameter/);
+    assert.equal(resolveConfig({ RAG_EMBEDDING_DIMENSIONS: '2000' }).embeddingDimensions, 2000);
+    assert.match(problemsOf({ RAG_EMBEDDING_DIMENSIONS: '2001' }).problems[0], /^RAG_EMBEDDING_DIMENSIONS="2001": must be at most 2000 /);
   });
 });
 

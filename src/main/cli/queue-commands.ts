@@ -1,5 +1,6 @@
 /** `migrate`, `status`, `cancel`, `retry`, `config`: commands that only talk to the database (or print settings). */
-import { describeConfig } from '../../shared/config.ts';
+import { describeConfig, secretsOf } from '../../shared/config.ts';
+import { redact } from '../../shared/redact.ts';
 import { migrate, migrationSql } from '../stores/migrate.ts';
 import { QueueStore, type JobRow } from '../stores/queue-store.ts';
 import type { SqlClient } from '../stores/sql-client.ts';
@@ -31,7 +32,20 @@ export async function migrateCommand(argv: Record<string, unknown>): Promise<voi
   });
 }
 
-function jobView(j: JobRow) {
+/**
+ * Every string in a value, redacted. error_detail and attempt_history are redacted when written, but a row may
+ * have been written by an older version or by a worker that did not know this config's secrets.
+ */
+function redactDeep<T>(value: T, secrets: readonly string[]): T {
+  if (typeof value === 'string') return redact(value, secrets) as T;
+  if (Array.isArray(value)) return value.map((v) => redactDeep(v, secrets)) as T;
+  if (value && typeof value === 'object' && !(value instanceof Date)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactDeep(v, secrets)])) as T;
+  }
+  return value;
+}
+
+function jobView(j: JobRow, secrets: readonly string[]) {
   return {
     id: j.id,
     status: j.status,
@@ -54,8 +68,8 @@ function jobView(j: JobRow) {
     chunks_done: j.chunks_done,
     chunks_reused: j.chunks_reused,
     tokens_embedded: j.tokens_embedded,
-    error_detail: j.error_detail,
-    attempt_history: j.attempt_history,
+    error_detail: j.error_detail === null ? null : redact(j.error_detail, secrets),
+    attempt_history: redactDeep(j.attempt_history, secrets),
   };
 }
 
@@ -75,14 +89,15 @@ export async function statusCommand(argv: Record<string, unknown>): Promise<void
       process.exitCode = 1;
       return;
     }
-    if (argv.json) return printJson(jobView(job));
+    const secrets = secretsOf(config);
+    if (argv.json) return printJson(jobView(job, secrets));
     const pct = job.chunks_total ? ` (${Math.floor((100 * job.chunks_done) / job.chunks_total)}%)` : '';
     console.log(`Job ${job.id}: ${job.status}`);
     console.log(`  document  ${job.document_id} (version ${job.version})${job.title ? ` — ${job.title}` : ''}`);
     console.log(`  attempts  ${job.attempts}${job.max_attempts ? `/${job.max_attempts}` : ''}${job.worker_id ? `, worker ${job.worker_id}` : ''}`);
     console.log(`  progress  segments ${job.segments_done}/${job.segments_total ?? '?'}, chunks ${job.chunks_done}/${job.chunks_total ?? '?'}${pct}, ${job.chunks_reused} reused, ${job.tokens_embedded} tokens embedded`);
     if (job.status === 'queued' && job.run_at.getTime() > Date.now()) console.log(`  next try  ${job.run_at.toISOString()}`);
-    if (job.error_detail) console.log(`  error     ${job.error_detail}`);
+    if (job.error_detail) console.log(`  error     ${redact(job.error_detail, secrets)}`);
   });
 }
 

@@ -5,6 +5,7 @@
 import OpenAI from 'openai';
 import { BadInputError, ProviderResponseError, ProviderUnavailableError, RateLimitError, WorkerFatalError } from '../../shared/errors.ts';
 import { headerGetter, parseRateLimitHeaders, type RateLimitSnapshot } from '../../shared/rate-limit-headers.ts';
+import { redactUrlCredentials } from '../../shared/redact.ts';
 import { float32FromBase64, toVectorLiteral } from '../../shared/vector-literal.ts';
 import type { EmbeddingProvider, EmbedResult } from './embedding-provider.ts';
 
@@ -104,7 +105,8 @@ export function mapOpenAIError(error: unknown, options: Pick<OpenAIProviderOptio
   if (error instanceof OpenAI.APIUserAbortError) return error;
   if (error instanceof OpenAI.APIConnectionTimeoutError) return new ProviderUnavailableError('embedding request timed out', { cause: error });
   if (error instanceof OpenAI.APIConnectionError) {
-    return new ProviderUnavailableError(`cannot reach the embedding endpoint${options.baseURL ? ` ${options.baseURL}` : ''}: ${error.message}`, { cause: error });
+    const where = options.baseURL ? ` ${redactUrlCredentials(options.baseURL, { allUserinfo: true })}` : '';
+    return new ProviderUnavailableError(`cannot reach the embedding endpoint${where}: ${error.message}`, { cause: error });
   }
   if (error instanceof OpenAI.APIError) {
     const status = error.status ?? 0;
