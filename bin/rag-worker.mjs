@@ -2,8 +2,16 @@
 // Launcher for `npx rag-worker` / the `rag-worker` bin. rag-worker runs its TypeScript sources directly with
 // Node's type stripping (Node >= 22.18). When started by an older Node (the system's Node 20, say), re-run
 // with the Node 24 that `npm install` put in node_modules (the `node` npm package).
+//
+// Signals, when re-running: the CLI runs in its own process group (`detached`, so a new session), so a
+// terminal's Ctrl-C, which signals the whole foreground group, reaches only this launcher, and the launcher
+// forwards each SIGINT/SIGTERM/SIGHUP it gets exactly once (a second SIGINT tells the worker to stop at once,
+// skipping its drain). The IPC channel is there only so the CLI notices when this launcher dies, even by
+// SIGKILL: it then stops as on SIGTERM (src/main/cli/launcher-link.ts). The CLI never reads stdin, so being
+// outside the terminal's foreground group costs nothing; it still writes to the inherited stdout/stderr.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { constants } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const cli = fileURLToPath(new URL('../src/main/cli.ts', import.meta.url));
@@ -16,7 +24,22 @@ if (major > 22 || (major === 22 && minor >= 18)) {
     console.error(`rag-worker needs Node.js >= 22.18 (this is ${process.version}); run \`npm install\` to get the bundled Node 24.`);
     process.exit(1);
   }
-  const child = spawn(local, [cli, ...process.argv.slice(2)], { stdio: 'inherit' });
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
-  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + ({ SIGINT: 2, SIGTERM: 15, SIGKILL: 9 }[signal] ?? 1) : 1)));
+  const child = spawn(local, [cli, ...process.argv.slice(2)], {
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+    detached: true, // not unref'd: the launcher waits for the CLI and exits with its code
+    env: { ...process.env, RAG_WORKER_LAUNCHER_PID: String(process.pid) },
+  });
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(signal, () => {
+      // Tell the CLI first that this stop was asked for, so that if the launcher is then killed (a process
+      // manager's SIGKILL after its timeout) the CLI goes on draining instead of taking that as a second signal.
+      if (child.connected) child.send({ type: 'rag-worker:signal', signal }, () => {});
+      child.kill(signal);
+    });
+  }
+  child.on('error', (error) => {
+    console.error(`rag-worker: could not start ${local}: ${error.message}`);
+    process.exit(1);
+  });
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + (constants.signals[signal] ?? 0) : 1)));
 }

@@ -11,6 +11,7 @@ import { cancelCommand, configCommand, migrateCommand, retryCommand, statusComma
 import { searchCommand } from './cli/search-command.ts';
 import { startCommand } from './cli/start-command.ts';
 import { exitWith } from './cli/context.ts';
+import { followLauncher } from './cli/launcher-link.ts';
 
 /** Flags for every non-secret setting (and DATABASE_URL), named after the variable. */
 export function settingFlag(env: string): string {
@@ -81,4 +82,5 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
+followLauncher();
 await main(hideBin(process.argv));

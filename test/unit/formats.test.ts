@@ -343,6 +343,23 @@ describe('bad input: BadInputError with one precise line', () => {
     ['whisper given segments', 'whisper', { segments: [{ seq: 1, text: 'a' }] }, /^whisper: expected payload\.text \(the file content as a string\), got only payload\.segments \(use format "segments" or "auto"\)$/],
     ['text stamp 00:61:00', 'text', { text: 'Intro\n[00:61:00] Ann: hi' }, /^text: line 2: bad timestamp "\[00:61:00\]"$/],
     ['binary garbage', 'auto', { text: '\u0000\u0001\u0002PK\u0003\u0004\uFFFD\uFFFD\u0010abc\u0007\u0008' }, /^payload\.text looks binary \(\d+% of \d+ characters are control or replacement characters\); send UTF-8 text$/],
+    // Times the database cannot store (bigint ms, and exact in JavaScript: 0 .. 2^53-1) are bad input, not retryable.
+    ['segment start_ms 1e20', 'segments', { segments: [{ seq: 1, text: 'a', start_ms: 0 }, { seq: 2, text: 'b', start_ms: 1e20 }] }, /^segments\[1\]\.start_ms: 100000000000000000000 is out of range \(expected 0 to 9007199254740991 milliseconds\)$/],
+    ['segment end_ms 1e300', 'auto', { segments: [{ seq: 1, text: 'a', start_ms: 5, end_ms: 1e300 }] }, /^segments\[0\]\.end_ms: 1e\+300 is out of range \(expected 0 to 9007199254740991 milliseconds\)$/],
+    ['segment start_ms just past 2^53', 'segments', { text: '[{"seq": 1, "text": "a", "start_ms": 9007199254740993}]' }, /^segments\[0\]\.start_ms: 9007199254740992 is out of range/],
+    ['segment start_ms Infinity', 'segments', { segments: [{ seq: 1, text: 'a', start_ms: Infinity }] }, /^segments\[0\]\.start_ms: expected a non-negative number of milliseconds or null, got a number \(Infinity\)$/],
+    ['segment end_ms NaN', 'segments', { segments: [{ seq: 1, text: 'a', end_ms: NaN }] }, /^segments\[0\]\.end_ms: expected a non-negative number of milliseconds or null, got a number \(NaN\)$/],
+    ['whisper start 1e17 seconds', 'whisper', { text: '{"segments":[{"start":0,"end":1,"text":"a"},{"start":1e17,"end":1e17,"text":"b"}]}' }, /^whisper: segments\[1\]\.start: 100000000000000000 is out of range \(expected 0 to 9007199254740\.991 seconds\)$/],
+    ['whisper negative end', 'whisper', { text: '[{"start":0,"end":-1,"text":"a"}]' }, /^whisper: segments\[0\]\.end: expected a non-negative number of seconds, got a number \(-1\)$/],
+    ['vtt absurd hours', 'vtt', { text: vttTwoCues('99999999999999999999:00:00.000 --> 99999999999999999999:00:01.000') }, /^vtt: cue 2 \(line 8\): timestamp "99999999999999999999:00:00\.000" is out of range \(expected at most 2501999792:59:00\.991\)$/],
+    ['srt absurd end', 'srt', { text: '1\n00:00:01,000 --> 3000000000:00:00,000\nhi\n' }, /^srt: cue 1 \(line 2\): timestamp "3000000000:00:00,000" is out of range/],
+    // Text of only zero-width / format characters is empty, like blank text.
+    ['only zero-width and format characters', 'text', { text: '\u200B\u200C\u200D\u2060\uFEFF \n\u00AD\u2062\u200E\n\n\u200B' }, /^transcript is empty \(payload\.text is blank\)$/],
+    ['auto: thousands of zero-width spaces', 'auto', { text: '\u200B'.repeat(5000) }, /^transcript is empty \(payload\.text is blank\)$/],
+    ['vtt cues of only zero-width characters', 'vtt', { text: 'WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n\u200B\u200D\n\n00:00:03.000 --> 00:00:04.000\n\u2060 \uFEFF\n' }, /^transcript is empty \(no spoken text after parsing vtt\)$/],
+    ['srt cues of only zero-width characters', 'srt', { text: '1\n00:00:01,000 --> 00:00:02,000\n\u200B\n\n2\n00:00:03,000 --> 00:00:04,000\n<i>\u2060</i>\n' }, /^transcript is empty \(no spoken text after parsing srt\)$/],
+    ['whisper segments of only zero-width characters', 'whisper', { text: '[{"start":0,"end":1,"text":"\\u200b"},{"start":1,"end":2,"text":" \\u2060\\ufeff"}]' }, /^transcript is empty \(no spoken text after parsing whisper\)$/],
+    ['segments of only format characters', 'segments', { segments: [{ seq: 1, text: '\u200B' }, { seq: 2, text: '\u200E\u202A \u2063\u00AD' }] }, /^transcript is empty \(no spoken text after parsing segments\)$/],
     ['UTF-16 read as UTF-8', 'auto', { text: 'W\u0000E\u0000B\u0000V\u0000T\u0000T\u0000\n\u0000\n\u0000a\u0000b\u0000' }, /^payload\.text looks binary \(50% of 20 characters/],
   ];
   for (const [name, format, payload, re] of table) {
@@ -388,6 +405,24 @@ describe('input that succeeds after cleaning and ordering', () => {
       segments: [{ seq: 1, text: 'a\u0000b \uDFFF c', speaker: 'B\u0000o\uD83D', start_ms: 0, end_ms: 1 }],
     });
     assert.deepEqual(viaSegments.segments, [seg(1, 'ab c', 'Bo', 0, 1)]);
+  });
+
+  test('zero-width-only segments, cues and speaker names are dropped; invisible characters inside text are kept', () => {
+    const viaSegments = parseTranscript('segments', {
+      segments: [
+        { seq: 1, text: '\u200B\u200B', speaker: 'Ann', start_ms: 0, end_ms: 10 },
+        { seq: 2, text: 'Family: 👨\u200D👩\u200D👧 ok', speaker: '\u200B\u2060', start_ms: 10, end_ms: 20 },
+        { seq: 3, text: ' \uFEFF\u200C ' },
+        { seq: 4, text: 'last', speaker: 'Bo', start_ms: 9_007_199_254_740_991 },
+      ],
+    });
+    assert.deepEqual(viaSegments.segments, [seg(1, 'Family: 👨\u200D👩\u200D👧 ok', null, 10, 20), seg(2, 'last', 'Bo', 9_007_199_254_740_991, null)]);
+    const vtt = parseTranscript('vtt', {
+      text: 'WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nAnn: hello\n\n00:00:02.000 --> 00:00:03.000\n\u200B\n\n00:00:03.000 --> 00:00:04.000\n<v \u200B>\u2060</v>\n\n00:00:04.000 --> 00:00:05.000\nBob: bye\n',
+    });
+    assert.deepEqual(vtt.segments, [seg(1, 'hello', 'Ann', 1000, 2000), seg(2, 'bye', 'Bob', 4000, 5000)]);
+    const text = parseTranscript('text', { text: 'First paragraph.\n\u200B\u200D\nSecond paragraph.\n' });
+    assert.deepEqual(text.segments, [seg(1, 'First paragraph.', null, null, null), seg(2, 'Second paragraph.', null, null, null)]);
   });
 
   test('segments: out-of-order and duplicate seq ordered by seq, then start_ms, then position', () => {

@@ -1,7 +1,9 @@
 /** Turning transcript files into queue entries (document id, title, detected format, payload). */
 import fs from 'node:fs';
 import path from 'node:path';
+import { assertNotBinary } from '../../shared/formats/clean-text.ts';
 import { detectFormat } from '../../shared/formats/detect-format.ts';
+import { storableText } from '../../shared/text-hygiene.ts';
 import type { EnqueueRequest } from '../stores/queue-store.ts';
 
 export interface FileArgs {
@@ -13,18 +15,26 @@ export interface FileArgs {
   priority?: number;
 }
 
+/**
+ * One queue entry per file. Every payload built from text goes through storableText (no NUL, no lone surrogates),
+ * as a web app inserting rows itself must do too (README, "Enqueue from a web app").
+ */
 export function fileJobs(args: FileArgs): EnqueueRequest[] {
   if (args.documentId && args.files.length > 1) {
     throw new Error('--document-id names one document: give one file, or let each file name be its document id');
   }
   return args.files.map((file) => {
-    let text: string;
+    let raw: string;
     try {
-      text = fs.readFileSync(file, 'utf8');
+      raw = fs.readFileSync(file, 'utf8');
     } catch (error) {
       throw new Error(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
     const base = path.basename(file);
+    // A binary file (or UTF-16) is refused here, while its NUL bytes still show what it is (BadInputError, exit 1).
+    assertNotBinary(raw, base);
+    // PostgreSQL's jsonb cannot hold \u0000 (nor lone surrogates): removed before the payload is built.
+    const text = storableText(raw);
     return {
       documentId: args.documentId ?? base,
       version: args.version ?? '1',

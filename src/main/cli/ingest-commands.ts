@@ -22,11 +22,27 @@ function jobSummary(j: JobRow) {
   };
 }
 
+/**
+ * Exit codes of enqueue --wait and ingest: 0 when every job completed, 1 when any did not (failed, cancelled, or
+ * left unfinished), 3 on a worker-level fault. Set only after the database is closed: closing PGlite (the
+ * embedded database) ends its WASM runtime, which sets process.exitCode to 0 and so erased a 1 set before.
+ */
+function setExitCode(code: number): void {
+  if (code !== 0) process.exitCode = code;
+}
+
 export async function enqueueCommand(argv: Record<string, unknown>): Promise<void> {
   const config = loadConfig(argv);
+  if (argv.wait && config.store === 'embedded') {
+    // The embedded database is locked to one process: no worker elsewhere can run these jobs, so waiting would
+    // never end. Run them here instead, exactly as `ingest` does (same output, same exit codes).
+    console.error('Note: with the embedded database no other process can work on these jobs; running them in this process (as `rag-worker ingest`).');
+    return ingestCommand(argv);
+  }
   const logger = makeLogger(config, true);
   const jobs = fileJobs(argv as unknown as FileArgs);
   const sql = await openDatabase(config, logger);
+  let exitCode = 0;
   try {
     await ensureSchema(sql, config, logger);
     const store = new QueueStore(sql);
@@ -37,9 +53,6 @@ export async function enqueueCommand(argv: Record<string, unknown>): Promise<voi
       if (argv.json) printJson(jobs.map((j, i) => ({ id: ids[i], document_id: j.documentId, version: j.version, format: j.format })));
       return;
     }
-    if (sql.kind === 'embedded') {
-      console.error('Note: with the embedded database no other process can work on these jobs; use `rag-worker ingest` instead of enqueue --wait.');
-    }
     let last = '';
     for (;;) {
       const rows = await store.getJobs(ids);
@@ -48,13 +61,14 @@ export async function enqueueCommand(argv: Record<string, unknown>): Promise<voi
       last = line;
       if (rows.every((r) => TERMINAL.has(r.status))) {
         if (argv.json) printJson(rows.map(jobSummary));
-        if (rows.some((r) => r.status !== 'complete')) process.exitCode = 1;
+        if (rows.length < ids.length || rows.some((r) => r.status !== 'complete')) exitCode = 1;
         return;
       }
       await new Promise((r) => setTimeout(r, 500));
     }
   } finally {
     await sql.close();
+    setExitCode(exitCode);
   }
 }
 
@@ -65,6 +79,7 @@ export async function ingestCommand(argv: Record<string, unknown>): Promise<void
   const jobs = fileJobs(argv as unknown as FileArgs);
   const rt = await openRuntime(config, logger);
   if (!rt.provider.remote) logger.warn(OFFLINE_EMBEDDER_NOTICE);
+  let exitCode = 0;
   try {
     const ids: string[] = [];
     for (const job of jobs) ids.push(await rt.store.enqueue(job));
@@ -111,11 +126,12 @@ export async function ingestCommand(argv: Record<string, unknown>): Promise<void
     }
     if (summary.fatal) {
       console.error(`rag-worker cannot run: ${summary.fatal}`);
-      process.exitCode = 3;
+      exitCode = 3;
     } else if (ordered.some((r) => r.status !== 'complete')) {
-      process.exitCode = 1;
+      exitCode = 1;
     }
   } finally {
     await rt.close();
+    setExitCode(exitCode);
   }
 }

@@ -7,19 +7,21 @@
  *   BOM, NUL and other C0 controls (except \t \n \r) and DEL, lone UTF-16 surrogates;
  *   CRLF and lone CR become LF.
  * - cleanSegmentText: for one segment's text (or a speaker name): the above, plus NBSP and
- *   every whitespace run collapsed to one space, trimmed.
- * PostgreSQL rejects NUL in text/jsonb, so NUL is removed, never rejected.
+ *   every whitespace run collapsed to one space, trimmed; text with no visible character (only
+ *   zero-width / format characters and whitespace, see isInvisibleText) becomes '' and is dropped.
+ * PostgreSQL rejects NUL in text/jsonb, so NUL is removed, never rejected (storableText).
  */
 import { BadInputError } from '../errors.ts';
+import { isInvisibleText, storableText } from '../text-hygiene.ts';
 
-// C0 controls except \t (09) \n (0A) \r (0D), plus DEL (7F).
-const CONTROL_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g;
+// C0 controls except NUL (removed by storableText), \t (09) \n (0A) \r (0D), plus DEL (7F).
+const CONTROL_CHARS = /[\u0001-\u0008\u000B\u000C\u000E-\u001F\u007F]/g;
 const LONE_SURROGATES = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 const BOM = /\uFEFF/g;
 
-/** Removes characters that are never text: BOM, C0 controls (not \t \n \r), DEL, lone surrogates. */
+/** Removes characters that are never text: NUL and lone surrogates (storableText), BOM, other C0 controls (not \t \n \r), DEL. */
 export function removeInvalidChars(text: string): string {
-  return text.replace(CONTROL_CHARS, '').replace(BOM, '').replace(LONE_SURROGATES, '');
+  return storableText(text).replace(CONTROL_CHARS, '').replace(BOM, '');
 }
 
 /** Whole-file hygiene that keeps line numbers: invalid chars removed, CRLF / CR -> LF. */
@@ -29,7 +31,8 @@ export function normaliseRawText(text: string): string {
 
 /** One segment's text or a speaker name: hygiene, whitespace (incl. NBSP) collapsed, trimmed. */
 export function cleanSegmentText(text: string): string {
-  return removeInvalidChars(text).replace(/\s+/g, ' ').trim();
+  const clean = removeInvalidChars(text).replace(/\s+/g, ' ').trim();
+  return isInvisibleText(clean) ? '' : clean;
 }
 
 const BINARY_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFD]/g;

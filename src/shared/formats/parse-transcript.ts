@@ -9,6 +9,7 @@
  */
 import { BadInputError } from '../errors.ts';
 import { TRANSCRIPT_FORMATS, type ConcreteFormat, type ParsedTranscript, type Segment, type TranscriptFormat } from '../types.ts';
+import { isInvisibleText } from '../text-hygiene.ts';
 import { assertNotBinary, describeValue, normaliseRawText, quote } from './clean-text.ts';
 import { detectContent, type Detection } from './detect-format.ts';
 import { parsePlainText } from './plain-text.ts';
@@ -76,7 +77,7 @@ function segmentsFrom(input: Payload): Parsed {
   return parseSegmentsValue(parseJsonText(text, 'segments'), 'payload.text');
 }
 
-/** payload.text, checked: present, not binary, not blank; invalid characters removed. */
+/** payload.text, checked: present, not binary, not blank (nothing visible: see isInvisibleText); invalid characters removed. */
 function requireText(input: Payload, format: TranscriptFormat): string {
   if (input.text === undefined) {
     throw new BadInputError(
@@ -85,7 +86,7 @@ function requireText(input: Payload, format: TranscriptFormat): string {
   }
   assertNotBinary(input.text);
   const text = normaliseRawText(input.text);
-  if (text.trim() === '') throw new BadInputError('transcript is empty (payload.text is blank)');
+  if (isInvisibleText(text)) throw new BadInputError('transcript is empty (payload.text is blank)');
   return text;
 }
 

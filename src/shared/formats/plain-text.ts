@@ -7,7 +7,8 @@
  *   SPEAKER_01:              (a speaker alone on its line: WhisperX text renders; the lines
  *                             after it, up to a blank line or the next speaker, are its text)
  *   Speaker 1  0:05          (Otter-style header: name then a stamp, text on the next lines)
- * Any other line continues the current turn; a blank line ends it. Without any speaker or
+ * Any other line continues the current turn; a blank line (or one of only zero-width / format
+ * characters, see isInvisibleText) ends it. Without any speaker or
  * stamp, blank-line separated paragraphs become segments (no speaker, null times).
  * A "Name:" prefix counts only for a plausible name (cue-text.ts) that looks like a name or is
  * used at least twice. A turn's start is its stamp; its end is the next turn's stamp, if it has one.
@@ -15,6 +16,7 @@
  */
 import { BadInputError } from '../errors.ts';
 import type { Segment } from '../types.ts';
+import { isInvisibleText } from '../text-hygiene.ts';
 import { normaliseRawText, quote } from './clean-text.ts';
 import { acceptedNames, isPlausibleName } from './cue-text.ts';
 import { mergeCues, type Cue } from './merge-cues.ts';
@@ -48,7 +50,7 @@ interface Turn {
 export function parsePlainText(text: string): { segments: Segment[]; warnings: string[] } {
   const lines = normaliseRawText(text)
     .split('\n')
-    .map((line, i) => classify(line.trim(), i + 1));
+    .map((line, i) => classify(isInvisibleText(line) ? '' : line.trim(), i + 1));
   const accepted = acceptedNames(lines.flatMap((l) => (l.name === null ? [] : [l.name])));
   const turns: Turn[] = [];
   let current: Turn | null = null;

@@ -4,7 +4,7 @@
  * Shape: [{ "seq": 1, "text": "...", "speaker": "Ann", "start_ms": 0, "end_ms": 5200 }, ...]
  * (given as payload.segments, or as JSON in payload.text: an array or {"segments": [...]}).
  * seq: finite number (required); text: string (required); speaker: string, null or absent;
- * start_ms / end_ms: non-negative finite numbers (rounded to whole ms), null or absent;
+ * start_ms / end_ms: numbers from 0 to 2^53 - 1 (MAX_TIME_MS; rounded to whole ms), null or absent;
  * end_ms >= start_ms when both are given. Unknown fields are ignored.
  *
  * Order: by seq, then start_ms (untimed after timed), then position in the input.
@@ -15,6 +15,7 @@
 import { BadInputError } from '../errors.ts';
 import type { Segment } from '../types.ts';
 import { cleanSegmentText, describeValue } from './clean-text.ts';
+import { isStorableMs, MAX_TIME_MS } from './timestamps.ts';
 import { isRecord } from './whisper.ts';
 
 interface Row {
@@ -73,7 +74,11 @@ function optionalMs(value: unknown, where: string): number | null {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
     throw new BadInputError(`${where}: expected a non-negative number of milliseconds or null, got ${describeValue(value)}`);
   }
-  return Math.round(value);
+  const ms = Math.round(value);
+  if (!isStorableMs(ms)) {
+    throw new BadInputError(`${where}: ${value} is out of range (expected 0 to ${MAX_TIME_MS} milliseconds)`);
+  }
+  return ms;
 }
 
 function compareRows(a: Row, b: Row): number {

@@ -29,6 +29,20 @@ export function parseClock(raw: string): number | null {
   return ((Number(h ?? 0) * 60 + minutes) * 60 + seconds) * 1000 + fraction;
 }
 
+/**
+ * The largest time a transcript may carry, in milliseconds: 2^53 - 1 (Number.MAX_SAFE_INTEGER, about 285,000
+ * years). Chunk times are stored in bigint columns (rag_chunks.start_ms / end_ms, which hold up to 2^63 - 1) and
+ * computed in JavaScript, which holds whole numbers exactly only up to 2^53 - 1. A time above this (1e20 in a
+ * segments file, "99999999999:00:00.000" in a VTT) is bad input, caught while parsing: otherwise it fails later
+ * at the database (bigint out of range) on every attempt.
+ */
+export const MAX_TIME_MS = Number.MAX_SAFE_INTEGER;
+
+/** True for a whole number of milliseconds from 0 to MAX_TIME_MS. */
+export function isStorableMs(ms: number): boolean {
+  return Number.isSafeInteger(ms) && ms >= 0;
+}
+
 /** 3723004 -> "01:02:03.004" (for messages). */
 export function formatMs(ms: number): string {
   const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
@@ -54,7 +68,7 @@ export function isTimingLine(line: string): boolean {
 
 /**
  * Parses "start --> end [settings]". `where` prefixes errors, e.g. `vtt: cue 17 (line 52)`.
- * Throws BadInputError on a bad timestamp or an end before the start.
+ * Throws BadInputError on a bad timestamp, one past MAX_TIME_MS, or an end before the start.
  */
 export function parseCueTiming(line: string, where: string): CueTiming {
   const arrow = line.indexOf(ARROW);
@@ -64,13 +78,21 @@ export function parseCueTiming(line: string, where: string): CueTiming {
   const settings = rest.slice(endRaw.length).trim();
   const startMs = parseClock(startRaw);
   if (startMs === null) throw new BadInputError(`${where}: bad timestamp ${quote(startRaw)}`);
+  assertStorable(startMs, startRaw, where);
   const endMs = parseClock(endRaw);
   if (endMs === null) {
     const shown = endRaw === '' ? 'missing end timestamp after "-->"' : `bad timestamp ${quote(endRaw)}`;
     throw new BadInputError(`${where}: ${shown}`);
   }
+  assertStorable(endMs, endRaw, where);
   if (endMs < startMs) {
     throw new BadInputError(`${where}: end ${formatMs(endMs)} is before start ${formatMs(startMs)}`);
   }
   return { startMs, endMs, settings };
+}
+
+function assertStorable(ms: number, raw: string, where: string): void {
+  if (!isStorableMs(ms)) {
+    throw new BadInputError(`${where}: timestamp ${quote(raw)} is out of range (expected at most ${formatMs(MAX_TIME_MS)})`);
+  }
 }

@@ -4,7 +4,8 @@
  * Accepts `{ segments: [{ start, end, text, speaker? }, ...], ... }` (times in SECONDS, floats)
  * or a top-level array of such segments. Other fields (id, seek, tokens, words, avg_logprob,
  * ...) are ignored. A `{ text }` object without segments (the OpenAI API's plain json response)
- * becomes one untimed segment, with a warning. Times are rounded to whole milliseconds.
+ * becomes one untimed segment, with a warning. Times are rounded to whole milliseconds and must be
+ * from 0 to MAX_TIME_MS (2^53 - 1 ms, see timestamps.ts).
  * With speakers (WhisperX diarisation) a speaker's consecutive segments are joined and a
  * segment without a speaker continues the previous one; without speakers one segment each.
  */
@@ -12,6 +13,7 @@ import { BadInputError } from '../errors.ts';
 import type { Segment } from '../types.ts';
 import { describeValue, oneLine } from './clean-text.ts';
 import { mergeCues, type Cue } from './merge-cues.ts';
+import { isStorableMs, MAX_TIME_MS } from './timestamps.ts';
 
 /** JSON.parse with the BadInputError this project wants ("<format>: text is not JSON: ..."). */
 export function parseJsonText(text: string, format: string): unknown {
@@ -67,11 +69,18 @@ function readSegment(item: unknown, where: string): Cue {
   return { text: item.text, speaker: speaker ?? null, startMs, endMs };
 }
 
+/** MAX_TIME_MS in seconds, written exactly ("9007199254740.991"; MAX_TIME_MS / 1000 prints one digit short). */
+const MAX_SECONDS = `${Math.floor(MAX_TIME_MS / 1000)}.${String(MAX_TIME_MS % 1000).padStart(3, '0')}`;
+
 function seconds(value: unknown, where: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
     throw new BadInputError(`${where}: expected a non-negative number of seconds, got ${describeValue(value)}`);
   }
-  return Math.round(value * 1000);
+  const ms = Math.round(value * 1000);
+  if (!isStorableMs(ms)) {
+    throw new BadInputError(`${where}: ${value} is out of range (expected 0 to ${MAX_SECONDS} seconds)`);
+  }
+  return ms;
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {
