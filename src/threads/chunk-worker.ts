@@ -4,13 +4,24 @@
  */
 import { createHash } from 'node:crypto';
 import { move } from 'piscina';
-import { chunkSegments, createTokenCounter, type TokenCounter } from '../shared/chunking.ts';
+import type { MessagePort } from 'node:worker_threads';
+import { chunkSegments, chunkSegmentsIter, createTokenCounter, validateChunkingOptions, type TokenCounter } from '../shared/chunking.ts';
 import { BadInputError } from '../shared/errors.ts';
 import { parseTranscript } from '../shared/formats/parse-transcript.ts';
 import { lexicalEmbedding } from '../shared/lexical-embedding.ts';
-import { encodeResult, type ChunkTask, type ChunkTaskResult, type LexicalEmbedTask } from '../shared/thread-messages.ts';
+import {
+  encodeChunks,
+  encodeResult,
+  type ChunkStreamCredit,
+  type ChunkStreamMessage,
+  type ChunkStreamResult,
+  type ChunkStreamTask,
+  type ChunkTask,
+  type ChunkTaskResult,
+  type LexicalEmbedTask,
+} from '../shared/thread-messages.ts';
 import { toVectorLiteral } from '../shared/vector-literal.ts';
-import { TRANSCRIPT_FORMATS, type TranscriptFormat } from '../shared/types.ts';
+import { TRANSCRIPT_FORMATS, type Chunk, type ParsedTranscript, type TranscriptFormat } from '../shared/types.ts';
 
 const counters = new Map<string, TokenCounter>();
 
@@ -23,21 +34,28 @@ function counterFor(encoding: string): TokenCounter {
   return counter;
 }
 
+/** Parse the payload and compute the chunking signature: the part of a task before any chunk exists. */
+function prepare(task: ChunkTask): { parsed: ParsedTranscript; signature: string } {
+  if (!(TRANSCRIPT_FORMATS as readonly string[]).includes(task.format)) {
+    throw new BadInputError(`unknown format ${JSON.stringify(String(task.format).slice(0, 40))} (expected one of ${TRANSCRIPT_FORMATS.join(', ')})`);
+  }
+  validateChunkingOptions(task.options);
+  // Claimed jobs carry their payload as JSON text (parsed here, off the main thread).
+  const payload = typeof task.payload === 'string' ? parsePayloadText(task.payload) : task.payload;
+  const parsed = parseTranscript(task.format as TranscriptFormat, payload);
+  // Hash the payload text as it came (no re-serialisation of a 10 MB transcript).
+  const signature = createHash('sha256')
+    .update(JSON.stringify([task.options, parsed.format]))
+    .update(typeof task.payload === 'string' ? task.payload : JSON.stringify(task.payload))
+    .digest('hex');
+  return { parsed, signature };
+}
+
 export function chunkTranscript(task: ChunkTask): ChunkTaskResult {
   const started = performance.now();
   try {
-    if (!(TRANSCRIPT_FORMATS as readonly string[]).includes(task.format)) {
-      throw new BadInputError(`unknown format ${JSON.stringify(String(task.format).slice(0, 40))} (expected one of ${TRANSCRIPT_FORMATS.join(', ')})`);
-    }
-    // Claimed jobs carry their payload as JSON text (parsed here, off the main thread).
-    const payload = typeof task.payload === 'string' ? parsePayloadText(task.payload) : task.payload;
-    const parsed = parseTranscript(task.format as TranscriptFormat, payload);
+    const { parsed, signature } = prepare(task);
     const chunks = chunkSegments(parsed.segments, task.options, counterFor(task.options.encoding));
-    // Hash the payload text as it came (no re-serialisation of a 10 MB transcript).
-    const signature = createHash('sha256')
-      .update(JSON.stringify([task.options, parsed.format]))
-      .update(typeof task.payload === 'string' ? task.payload : JSON.stringify(task.payload))
-      .digest('hex');
     return {
       ok: true,
       format: parsed.format,
@@ -51,6 +69,81 @@ export function chunkTranscript(task: ChunkTask): ChunkTaskResult {
     if (error instanceof BadInputError) return { ok: false, category: 'bad_input', message: error.message };
     throw error;
   }
+}
+
+/**
+ * Streaming variant: posts the parse result, then the chunks in batches of task.batchSize as they are cut, on
+ * task.port. At most task.window batches are ahead of the consumer, which posts a credit for each batch it takes,
+ * so a 100,000-segment transcript never has all its chunks in memory at once, and the first batch can be
+ * embedded while the rest is still being chunked.
+ */
+export async function streamChunks(task: ChunkStreamTask): Promise<ChunkStreamResult> {
+  const started = performance.now();
+  const { port } = task;
+  const credits = creditGate(port, task.window);
+  try {
+    const { parsed, signature } = prepare(task);
+    const head: ChunkStreamMessage = { type: 'head', format: parsed.format, segmentsTotal: parsed.segments.length, signature, warnings: parsed.warnings };
+    port.postMessage(head);
+    let batch: Chunk[] = [];
+    let total = 0;
+    const flush = async () => {
+      await credits.take();
+      const bytes = encodeChunks(batch);
+      port.postMessage({ type: 'chunks', bytes } satisfies ChunkStreamMessage, [bytes.buffer as ArrayBuffer]);
+      batch = [];
+    };
+    for (const chunk of chunkSegmentsIter(parsed.segments, task.options, counterFor(task.options.encoding))) {
+      batch.push(chunk);
+      total++;
+      if (batch.length >= task.batchSize) await flush();
+    }
+    if (batch.length > 0) await flush();
+    port.postMessage({ type: 'end', chunksTotal: total, elapsedMs: performance.now() - started } satisfies ChunkStreamMessage);
+    return { ok: true };
+  } catch (error) {
+    if (error instanceof BadInputError) return { ok: false, category: 'bad_input', message: error.message };
+    if (error instanceof StreamClosedError) return { ok: true };
+    throw error;
+  } finally {
+    credits.close();
+    port.close();
+  }
+}
+
+class StreamClosedError extends Error {}
+
+/** Credits posted by the consumer; take() waits for one. The consumer closing its end ends the stream. */
+function creditGate(port: MessagePort, initial: number) {
+  let available = initial;
+  let closed = false;
+  let waiter: { resolve: () => void; reject: (e: Error) => void } | undefined;
+  const onMessage = (message: ChunkStreamCredit) => {
+    if (message?.type !== 'credit') return;
+    available += 1;
+    waiter?.resolve();
+    waiter = undefined;
+  };
+  const onClose = () => {
+    closed = true;
+    waiter?.reject(new StreamClosedError('consumer closed the chunk stream'));
+    waiter = undefined;
+  };
+  port.on('message', onMessage);
+  port.on('close', onClose);
+  return {
+    async take(): Promise<void> {
+      while (available <= 0) {
+        if (closed) throw new StreamClosedError('consumer closed the chunk stream');
+        await new Promise<void>((resolve, reject) => (waiter = { resolve, reject }));
+      }
+      available -= 1;
+    },
+    close() {
+      port.off('message', onMessage);
+      port.off('close', onClose);
+    },
+  };
 }
 
 function parsePayloadText(text: string): unknown {

@@ -361,7 +361,7 @@ begin
     return 0;
   end if;
   update rag_ingestion_queue
-     set segments_total = p_segments_total, chunks_total = p_chunks_total, updated_at = now()
+     set segments_total = p_segments_total, chunks_total = coalesce(p_chunks_total, chunks_total), updated_at = now()
    where id = p_job_id;
   return j.chunks_done;
 end $$;
@@ -458,7 +458,10 @@ end $$;
 -- Publish the job's chunks and mark it complete. Direct mode: the chunks are already in rag_chunks; recording the
 -- job in rag_documents makes them visible. Staged mode: replace the earlier ingestion of this document version
 -- with the staged chunks in this one transaction.
-create or replace function rag_complete_job(p_job_id uuid, p_worker_id text, p_lease_token uuid)
+-- p_chunks_total: how many chunks the job has (the worker learns it only once the last chunk is cut); when given
+-- it is recorded and must match what was saved.
+drop function if exists rag_complete_job(uuid, text, uuid);
+create or replace function rag_complete_job(p_job_id uuid, p_worker_id text, p_lease_token uuid, p_chunks_total integer default null)
 returns integer
 language plpgsql as $$
 declare
@@ -467,6 +470,7 @@ declare
   v_model text;
 begin
   j := rag_fenced_job(p_job_id, p_worker_id, p_lease_token);
+  j.chunks_total := coalesce(p_chunks_total, j.chunks_total);
   if j.publish_mode = 'direct' then
     select count(*), min(embedding_model) into v_count, v_model from rag_chunks where job_id = p_job_id;
   else
@@ -494,7 +498,7 @@ begin
 
   update rag_ingestion_queue
      set status = 'complete', completed_at = now(), updated_at = now(), lease_token = null, lease_expires_at = null,
-         error_detail = null,
+         error_detail = null, chunks_total = v_count,
          attempt_history = attempt_history || rag_history_entry(attempts, p_worker_id, 'complete', null)
    where id = p_job_id;
   return v_count;

@@ -14,12 +14,14 @@ export class ProgressBar {
     const now = Date.now();
     if (now - this.lastDraw < 100 && jobsDone < jobsTotal) return;
     this.lastDraw = now;
+    // By segments: chunks stream out of the chunking thread, so their total is known only at the end of a job.
     const chunksDone = progress.reduce((n, p) => n + p.chunksDone, 0);
-    const chunksTotal = progress.reduce((n, p) => n + p.chunksTotal, 0);
-    const fraction = chunksTotal > 0 ? chunksDone / chunksTotal : 0;
+    const segmentsDone = progress.reduce((n, p) => n + p.segmentsDone, 0);
+    const segmentsTotal = progress.reduce((n, p) => n + p.segmentsTotal, 0);
+    const fraction = segmentsTotal > 0 ? Math.min(1, segmentsDone / segmentsTotal) : 0;
     const width = 30;
     const filled = Math.round(fraction * width);
-    const line = `[${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${Math.round(fraction * 100)}%  jobs ${jobsDone}/${jobsTotal}  chunks ${chunksDone}/${chunksTotal}`;
+    const line = `[${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${Math.round(fraction * 100)}%  jobs ${jobsDone}/${jobsTotal}  segments ${segmentsDone}/${segmentsTotal}  chunks ${chunksDone}`;
     this.out.write(`\r${line}\x1b[K`);
     this.drawn = true;
   }

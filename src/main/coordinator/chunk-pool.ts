@@ -1,6 +1,7 @@
 /** The Piscina thread pool that parses, chunks and (offline) embeds, off the main thread. */
 import { Piscina } from 'piscina';
-import { decodeResult, type ChunkTask, type ChunkTaskResult } from '../../shared/thread-messages.ts';
+import { decodeResult, type ChunkStreamResult, type ChunkStreamTask, type ChunkTask, type ChunkTaskResult } from '../../shared/thread-messages.ts';
+import { ChunkStream } from './chunk-stream.ts';
 import type { LexicalEmbedRunner } from '../providers/local-provider.ts';
 
 const WORKER_FILE = new URL('../../threads/chunk-worker.ts', import.meta.url).href;
@@ -27,6 +28,17 @@ export class ChunkPool implements LexicalEmbedRunner {
   async chunk(task: ChunkTask, signal?: AbortSignal): Promise<ChunkTaskResult> {
     const bytes = (await this.pool.run(task, { signal })) as Uint8Array;
     return decodeResult(bytes);
+  }
+
+  /** Parse and chunk in a thread, receiving chunks in batches as they are cut (see ChunkStream). */
+  stream(task: ChunkTask, options: { batchSize: number; window: number; signal?: AbortSignal }): ChunkStream {
+    return new ChunkStream((port) =>
+      this.pool.run({ ...task, port, batchSize: options.batchSize, window: options.window } satisfies ChunkStreamTask, {
+        name: 'streamChunks',
+        transferList: [port],
+        signal: options.signal,
+      }) as Promise<ChunkStreamResult>,
+    );
   }
 
   embedLexical(inputs: string[], dimensions: number): Promise<string[]> {

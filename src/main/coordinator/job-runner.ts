@@ -6,12 +6,12 @@
 import type { EventEmitter } from 'node:events';
 import { encodingForModel } from '../../shared/encoding-for-model.ts';
 import type { Clock } from '../../shared/clock.ts';
-import { BadInputError } from '../../shared/errors.ts';
 import type { Chunk } from '../../shared/types.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { EmbeddingScheduler } from '../scheduler/embedding-scheduler.ts';
 import type { JobRow, Lease, QueueStore, VectorLiteral } from '../stores/queue-store.ts';
 import type { ChunkPool } from './chunk-pool.ts';
+import type { ChunkStream } from './chunk-stream.ts';
 import { withDbRetry } from './db-retry.ts';
 
 export interface RunnerDeps {
@@ -33,7 +33,8 @@ export interface JobProgress {
   segmentsDone: number;
   segmentsTotal: number;
   chunksDone: number;
-  chunksTotal: number;
+  /** null until the thread has cut the last chunk. */
+  chunksTotal: number | null;
 }
 
 export interface JobResult {
@@ -57,19 +58,35 @@ export async function runJob(deps: RunnerDeps, job: JobRow, lease: Lease, signal
   logger.info(`📄 Version: ${job.version}`);
 
   const options = { maxTokens: deps.chunkMaxTokens, charLimit: deps.charLimit, encoding: encodingForModel(model) };
-  const parsed = await deps.pool.chunk({ format: job.format, payload: job.payload, options }, signal);
-  if (!parsed.ok) throw new BadInputError(parsed.message);
-  job.payload = undefined; // chunked: let the (possibly 10 MB) payload text go
-  for (const warning of parsed.warnings) logger.warn(warning);
-  const { chunks, segmentsTotal } = parsed;
-  logger.info(`📊 Segments: ${segmentsTotal}`, { chunks: chunks.length, format: parsed.format, chunkMs: Math.round(parsed.elapsedMs) });
+  // Chunks stream out of the thread in save-sized batches; the thread stays a bounded number of batches ahead.
+  const stream = deps.pool.stream({ format: job.format, payload: job.payload, options }, { batchSize: deps.saveBatch, window: deps.window + 1, signal });
+  try {
+    return await pipeline(deps, job, lease, stream, signal, logger, started);
+  } finally {
+    stream.close();
+  }
+}
+
+async function pipeline(
+  deps: RunnerDeps,
+  job: JobRow,
+  lease: Lease,
+  stream: ChunkStream,
+  signal: AbortSignal,
+  logger: Logger,
+  started: number,
+): Promise<JobResult> {
+  const model = deps.scheduler.provider.model;
+  const head = await stream.head;
+  job.payload = undefined; // in the thread now: let the (possibly 10 MB) payload text go
+  for (const warning of head.warnings) logger.warn(warning);
+  const { segmentsTotal } = head;
+  logger.info(`📊 Segments: ${segmentsTotal}`, { format: head.format });
 
   const db = <T>(what: string, fn: () => Promise<T>) => withDbRetry(fn, { logger, what, signal, clock: deps.clock });
-  const resumeFrom = await db('start', () => deps.store.startJob(lease, segmentsTotal, chunks.length, parsed.signature));
-  if (resumeFrom > 0) logger.info(`↪️  Resuming after ${resumeFrom} of ${chunks.length} chunks saved by an earlier attempt`, { event: 'job_resumed', resumeFrom });
-
-  const batches: Chunk[][] = [];
-  for (let i = resumeFrom; i < chunks.length; i += deps.saveBatch) batches.push(chunks.slice(i, i + deps.saveBatch));
+  // chunks_total is not known until the thread has cut the last chunk: it is recorded at completion.
+  const resumeFrom = await db('start', () => deps.store.startJob(lease, segmentsTotal, null, head.signature));
+  if (resumeFrom > 0) logger.info(`↪️  Resuming after ${resumeFrom} chunks saved by an earlier attempt`, { event: 'job_resumed', resumeFrom });
 
   const embedBatch = async (batch: Chunk[]): Promise<EmbeddedBatch> => {
     const known = await db('embedding lookup', () => deps.store.lookupEmbeddings(job.document_id, model, batch.map((c) => c.contentHash)));
@@ -84,40 +101,46 @@ export async function runJob(deps: RunnerDeps, job: JobRow, lease: Lease, signal
     };
   };
 
-  const inFlight: Promise<EmbeddedBatch>[] = [];
-  const startUpTo = (n: number) => {
-    while (inFlight.length < Math.min(n, batches.length)) {
-      const p = embedBatch(batches[inFlight.length]);
-      p.catch(() => {}); // observed below, in order; this only silences the ones we never reach
-      inFlight.push(p);
-    }
-  };
-
   let reused = 0;
   let tokensEmbedded = 0;
   let chunksDone = resumeFrom;
-  for (let i = 0; i < batches.length; i++) {
-    startUpTo(i + deps.window);
-    const batch = await inFlight[i];
+  // Up to `window` batches are being embedded while the oldest one is saved; batches are saved in order.
+  const inFlight: Promise<EmbeddedBatch>[] = [];
+  const saveOldest = async () => {
+    const batch = await inFlight[0];
+    inFlight.shift();
     signal.throwIfAborted();
     const segmentsDone = batch.chunks[batch.chunks.length - 1].segmentSeqEnd;
     chunksDone = await db('save', () =>
       deps.store.saveChunks(lease, model, batch.chunks, batch.vectors, { segmentsDone, tokensEmbedded: batch.tokens, chunksReused: batch.reused }),
     );
-    delete inFlight[i]; // let the batch's vectors be collected
     reused += batch.reused;
     tokensEmbedded += batch.tokens;
-    const first = batch.chunks[0];
-    logger.info(`🔄 Processing segment ${first.segmentSeqStart}/${segmentsTotal} (seq: ${first.segmentSeqStart})`);
     logger.info(
-      `✅ Segment ${segmentsDone} embedded (${batch.chunks.length} chunks${batch.reused ? `, ${batch.reused} reused` : ''})`,
-      { event: 'job_progress', chunksDone, chunksTotal: chunks.length },
+      `✅ Segment ${segmentsDone}/${segmentsTotal} embedded (${batch.chunks.length} chunks${batch.reused ? `, ${batch.reused} reused` : ''})`,
+      { event: 'job_progress', chunksDone, segmentsDone },
     );
-    deps.events.emit('progress', { jobId: job.id, segmentsDone, segmentsTotal, chunksDone, chunksTotal: chunks.length } satisfies JobProgress);
+    deps.events.emit('progress', { jobId: job.id, segmentsDone, segmentsTotal, chunksDone, chunksTotal: stream.end?.chunksTotal ?? null } satisfies JobProgress);
+  };
+  try {
+    for await (const cut of stream.batches()) {
+      // A resumed job skips what an earlier attempt saved (the thread cuts the same chunks again).
+      const batch = cut[cut.length - 1].index < resumeFrom ? [] : cut.filter((c) => c.index >= resumeFrom);
+      if (batch.length === 0) continue;
+      const p = embedBatch(batch);
+      p.catch(() => {}); // observed in order by saveOldest; this only silences the ones never reached
+      inFlight.push(p);
+      if (inFlight.length >= deps.window) await saveOldest();
+    }
+    while (inFlight.length > 0) await saveOldest();
+  } finally {
+    inFlight.length = 0;
   }
+  const chunksTotal = stream.end!.chunksTotal;
+  logger.info(`📊 Chunks: ${chunksTotal}`, { chunks: chunksTotal, chunkMs: Math.round(stream.end!.elapsedMs) });
 
   signal.throwIfAborted();
-  const stored = await db('complete', () => deps.store.completeJob(lease));
+  const stored = await db('complete', () => deps.store.completeJob(lease, chunksTotal));
   const elapsedMs = performance.now() - started;
   logger.info(`✅ Job ${job.id} completed in ${(elapsedMs / 1000).toFixed(1)}s`, { event: 'job_complete', chunks: stored, reused, tokensEmbedded });
   return { chunks: stored, reused, tokensEmbedded, elapsedMs };

@@ -3,7 +3,7 @@
  * Builds no state-changing SQL of its own; the only direct statements here are read-only.
  */
 import type { Chunk, JobStatus } from '../../shared/types.ts';
-import type { SqlClient } from './sql-client.ts';
+import type { QueryOptions, SqlClient } from './sql-client.ts';
 
 export interface JobRow {
   id: string;
@@ -80,6 +80,12 @@ const JOB_COLUMNS = [
   'started_at', 'completed_at', 'updated_at',
 ].map((c) => `j.${c}`).join(', ');
 
+/**
+ * Lease upkeep (heartbeats, releases) runs on the control lane: a connection of its own that job queries
+ * cannot occupy, so a busy or connection-starved worker still keeps its leases and hands jobs back.
+ */
+const CONTROL: QueryOptions = { lane: 'control' };
+
 const num = (v: unknown) => (v === null || v === undefined ? v : Number(v));
 
 function normaliseJob(row: Record<string, unknown>): JobRow {
@@ -132,12 +138,13 @@ export class QueueStore {
     const rows = await this.sql.query<{ job_id: string; held: boolean; status: string }>(
       'select * from rag_extend_leases($1, $2::uuid[], $3::uuid[], $4)',
       [workerId, leases.map((l) => l.jobId), leases.map((l) => l.leaseToken), leaseSeconds],
+      CONTROL,
     );
     return rows.map((r) => ({ jobId: r.job_id, held: r.held, status: r.status }));
   }
 
   /** Returns the chunk index to resume from (0 on a fresh start). */
-  async startJob(lease: Lease, segmentsTotal: number, chunksTotal: number, chunkingSignature: string): Promise<number> {
+  async startJob(lease: Lease, segmentsTotal: number, chunksTotal: number | null, chunkingSignature: string): Promise<number> {
     const rows = await this.sql.query<{ resume_from: number }>(
       'select rag_start_job($1, $2, $3, $4, $5, $6) as resume_from',
       [lease.jobId, lease.workerId, lease.leaseToken, segmentsTotal, chunksTotal, chunkingSignature],
@@ -181,8 +188,9 @@ export class QueueStore {
     return Number(result[0].chunks_done);
   }
 
-  async completeJob(lease: Lease): Promise<number> {
-    const rows = await this.sql.query<{ n: number }>('select rag_complete_job($1, $2, $3) as n', [lease.jobId, lease.workerId, lease.leaseToken]);
+  /** Publishes the job's chunks; chunksTotal (when given) is recorded and checked against what was saved. */
+  async completeJob(lease: Lease, chunksTotal: number | null = null): Promise<number> {
+    const rows = await this.sql.query<{ n: number }>('select rag_complete_job($1, $2, $3, $4) as n', [lease.jobId, lease.workerId, lease.leaseToken, chunksTotal]);
     return Number(rows[0].n);
   }
 
@@ -205,7 +213,7 @@ export class QueueStore {
       leases.map((l) => l.jobId),
       leases.map((l) => l.leaseToken),
       reason,
-    ]);
+    ], CONTROL);
     return Number(rows[0].n);
   }
 
