@@ -82,5 +82,10 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
+// Anything that escapes every handler still leaves through exitWith: redacted, one line, the right exit code
+// (Node's default printer would show the raw error and its cause chain, URLs with credentials included).
+process.on('uncaughtException', (error) => exitWith(error));
+process.on('unhandledRejection', (reason) => exitWith(reason));
+
 followLauncher();
 await main(hideBin(process.argv));

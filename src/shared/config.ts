@@ -66,7 +66,7 @@ export const SETTINGS = {
   embeddingTpm: { env: 'RAG_EMBEDDING_TPM', default: '', schema: optionalInt(1, 10_000_000_000), doc: 'Tokens per minute allowed by your account (empty: learned from x-ratelimit-* headers).' },
   embeddingConcurrency: { env: 'RAG_EMBEDDING_CONCURRENCY', default: '8', schema: int(1, 256), doc: 'Embedding requests in flight at once, across all jobs.' },
   embeddingTimeoutMs: { env: 'RAG_EMBEDDING_TIMEOUT_MS', default: '60000', schema: int(100, 600_000), doc: 'Timeout of one embedding request.' },
-  providerRetries: { env: 'RAG_PROVIDER_RETRIES', default: '6', schema: int(0, 100), doc: 'Retries of one provider request (429, 5xx, network) before the job is re-queued with backoff.' },
+  providerRetries: { env: 'RAG_PROVIDER_RETRIES', default: '6', schema: int(0, 100), doc: 'Retries of one provider request on transient failures (5xx, network, timeouts, malformed answers) before the job attempt fails and is re-queued with backoff. 429s are waited out and never count.' },
   pollIntervalMs: { env: 'RAG_POLL_INTERVAL_MS', default: '10000', schema: int(50, 3_600_000), doc: 'How often an idle worker polls the queue (LISTEN/NOTIFY wakes it sooner on a direct connection).' },
   listen: { env: 'RAG_LISTEN', default: 'true', schema: bool, doc: 'Wake on NOTIFY from the queue (direct connections). false: poll only (e.g. behind a transaction-mode pooler).' },
   maxConcurrentJobs: { env: 'RAG_MAX_CONCURRENT_JOBS', default: '4', schema: int(1, 1000), doc: 'Jobs processed at once by this worker.' },
