@@ -20,6 +20,7 @@ import { systemClock } from '../scheduler/clock.ts';
 import type { JobRow, Lease, QueueStore } from '../stores/queue-store.ts';
 import { withDbRetry } from './db-retry.ts';
 import { runJob, type RunnerDeps } from './job-runner.ts';
+import { SaveBatcher } from './save-batcher.ts';
 
 export interface CoordinatorOptions {
   workerId: string;
@@ -71,9 +72,10 @@ export class Coordinator extends EventEmitter {
   private readonly logger: Logger;
   private readonly clock: Clock;
 
-  constructor(deps: Omit<RunnerDeps, 'events'>, options: CoordinatorOptions, logger: Logger) {
+  constructor(deps: Omit<RunnerDeps, 'events' | 'saver'>, options: CoordinatorOptions, logger: Logger) {
     super();
-    this.deps = { ...deps, events: this };
+    const saver = new SaveBatcher(deps.store, { workerId: options.workerId, model: deps.scheduler.provider.model, maxRows: 2 * deps.saveBatch });
+    this.deps = { ...deps, saver, events: this };
     this.store = deps.store;
     this.opts = options;
     this.logger = logger.child({ workerId: options.workerId });

@@ -12,10 +12,13 @@ import type { EmbeddingScheduler } from '../scheduler/embedding-scheduler.ts';
 import type { JobRow, Lease, QueueStore, VectorLiteral } from '../stores/queue-store.ts';
 import type { ChunkPool } from './chunk-pool.ts';
 import type { ChunkStream } from './chunk-stream.ts';
+import type { SaveBatcher } from './save-batcher.ts';
 import { withDbRetry } from './db-retry.ts';
 
 export interface RunnerDeps {
   store: QueueStore;
+  /** Saves of all jobs, coalesced into one call at a time. */
+  saver: SaveBatcher;
   pool: ChunkPool;
   scheduler: EmbeddingScheduler;
   events: EventEmitter;
@@ -112,7 +115,7 @@ async function pipeline(
     signal.throwIfAborted();
     const segmentsDone = batch.chunks[batch.chunks.length - 1].segmentSeqEnd;
     chunksDone = await db('save', () =>
-      deps.store.saveChunks(lease, model, batch.chunks, batch.vectors, { segmentsDone, tokensEmbedded: batch.tokens, chunksReused: batch.reused }),
+      deps.saver.save(lease, batch.chunks, batch.vectors, { segmentsDone, tokensEmbedded: batch.tokens, chunksReused: batch.reused }),
     );
     reused += batch.reused;
     tokensEmbedded += batch.tokens;

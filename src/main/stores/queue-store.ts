@@ -70,6 +70,31 @@ export interface MatchRow {
 }
 
 export { toVectorLiteral, type VectorLiteral } from '../../shared/vector-literal.ts';
+
+/** One job's batch for saveChunkBatches. */
+export interface SaveBatch {
+  lease: Lease;
+  chunks: readonly Chunk[];
+  embeddings: readonly VectorLiteral[];
+  progress: { segmentsDone: number; tokensEmbedded: number; chunksReused: number };
+}
+
+export type SaveBatchResult = { chunksDone: number } | { errorCode: string; message: string };
+
+/** A chunk as the save functions take it (jsonb). */
+function chunkRow(c: Chunk) {
+  return {
+    chunk_index: c.index,
+    content: c.content,
+    token_count: c.tokenCount,
+    segment_seq_start: c.segmentSeqStart,
+    segment_seq_end: c.segmentSeqEnd,
+    start_ms: c.startMs,
+    end_ms: c.endMs,
+    speakers: c.speakers,
+    content_hash: c.contentHash,
+  };
+}
 import type { VectorLiteral } from '../../shared/vector-literal.ts';
 
 /** Every column of rag_ingestion_queue but payload (as j.<column>). */
@@ -170,22 +195,42 @@ export class QueueStore {
     embeddings: readonly VectorLiteral[],
     progress: { segmentsDone: number; tokensEmbedded: number; chunksReused: number },
   ): Promise<number> {
-    const rows = chunks.map((c) => ({
-      chunk_index: c.index,
-      content: c.content,
-      token_count: c.tokenCount,
-      segment_seq_start: c.segmentSeqStart,
-      segment_seq_end: c.segmentSeqEnd,
-      start_ms: c.startMs,
-      end_ms: c.endMs,
-      speakers: c.speakers,
-      content_hash: c.contentHash,
-    }));
+    const rows = chunks.map(chunkRow);
     const result = await this.sql.query<{ chunks_done: number }>(
       'select rag_save_chunks($1, $2, $3, $4, $5::jsonb, $6::text[], $7, $8, $9) as chunks_done',
       [lease.jobId, lease.workerId, lease.leaseToken, model, JSON.stringify(rows), embeddings, progress.segmentsDone, progress.tokensEmbedded, progress.chunksReused],
     );
     return Number(result[0].chunks_done);
+  }
+
+  /**
+   * Saves one batch for each of several jobs of this worker in one call (see rag_save_chunk_batches). Returns, per
+   * job, the new chunks_done or the reason its batch was not saved (lease lost, out of order).
+   */
+  async saveChunkBatches(workerId: string, model: string, batches: readonly SaveBatch[]): Promise<Map<string, SaveBatchResult>> {
+    const embeddings: VectorLiteral[] = [];
+    const payload = batches.map((b) => {
+      const offset = embeddings.length;
+      for (const v of b.embeddings) embeddings.push(v);
+      return {
+        job_id: b.lease.jobId,
+        lease_token: b.lease.leaseToken,
+        offset,
+        chunks: b.chunks.map(chunkRow),
+        segments_done: b.progress.segmentsDone,
+        tokens_embedded: b.progress.tokensEmbedded,
+        chunks_reused: b.progress.chunksReused,
+      };
+    });
+    const rows = await this.sql.query<{ job_id: string; chunks_done: number | null; error_code: string | null; error_message: string | null }>(
+      'select * from rag_save_chunk_batches($1, $2, $3::jsonb, $4::text[])',
+      [workerId, model, JSON.stringify(payload), embeddings],
+    );
+    const out = new Map<string, SaveBatchResult>();
+    for (const r of rows) {
+      out.set(r.job_id, r.error_code === null ? { chunksDone: Number(r.chunks_done) } : { errorCode: r.error_code, message: r.error_message ?? r.error_code });
+    }
+    return out;
   }
 
   /** Publishes the job's chunks; chunksTotal (when given) is recorded and checked against what was saved. */
