@@ -4,7 +4,8 @@ import { decodeResult, type ChunkStreamResult, type ChunkStreamTask, type ChunkT
 import { ChunkStream } from './chunk-stream.ts';
 import type { LexicalEmbedRunner } from '../providers/local-provider.ts';
 
-const WORKER_FILE = new URL('../../threads/chunk-worker.ts', import.meta.url).href;
+// The thread entry next to this module: compiled JavaScript in dist/, or the TypeScript source when run from src/.
+const WORKER_FILE = new URL(`../../threads/chunk-worker${import.meta.url.endsWith('.js') ? '.js' : '.ts'}`, import.meta.url).href;
 
 export class ChunkPool implements LexicalEmbedRunner {
   private readonly pool: Piscina;
