@@ -1,6 +1,8 @@
 /**
- * d. One huge transcript (20,000 segments) through a real worker process: `node src/main/cli.ts start --once`
- * against a fresh database and the simulated provider (100 ms + 1 ms/1k tokens, no rate limit).
+ * d. Memory against transcript size: one transcript at a time (1,000 / 20,000 / 100,000 segments, and a 50 MB
+ * payload of long segments; quick: 2,000) through a real worker process — `start --once` as users run it (the
+ * compiled dist/main/cli.js when built, else the TypeScript sources) — against a fresh database and the
+ * simulated provider (100 ms + 1 ms/1k tokens, no rate limit).
  * Peak RSS from `/usr/bin/time -v` (the kernel's maxrss of the process, threads included), else from
  * sampling /proc/<pid>/status VmHWM. RSS is also sampled every 100 ms to place the peak among the job's phases,
  * which are read from the worker's JSON log lines.
@@ -16,7 +18,8 @@ import { DIMENSIONS, MODEL, round, withCleanup, type BenchContext } from './harn
 import { metric, type ScenarioResult } from './report.ts';
 import { generateTranscript } from './synthetic-transcripts.ts';
 
-const CLI = fileURLToPath(new URL('../src/main/cli.ts', import.meta.url));
+const DIST_CLI = fileURLToPath(new URL('../dist/main/cli.js', import.meta.url));
+const CLI = existsSync(DIST_CLI) ? DIST_CLI : fileURLToPath(new URL('../src/main/cli.ts', import.meta.url));
 const PROBE = fileURLToPath(new URL('./memory-probe.ts', import.meta.url));
 const TIME = '/usr/bin/time';
 
@@ -114,19 +117,21 @@ async function runWorkerProcess(env: Record<string, string>): Promise<ChildRun> 
 }
 
 /** Phase boundaries (ms since the first log line) from the worker's log. */
+/** The job's phases from the worker's structured events (never from message wording). */
 function phases(logs: LogLine[]) {
   const t = (l: LogLine | undefined) => (l ? Date.parse(l.time) : NaN);
   const t0 = t(logs[0]);
-  const segLine = logs.find((l) => l.msg.startsWith('📊 Segments'));
-  const saves = logs.filter((l) => l.msg.startsWith('✅ Segment'));
-  const done = logs.find((l) => /^✅ Job .* completed/.test(l.msg));
-  const processing = logs.find((l) => l.msg.startsWith('📦 Processing'));
+  const chunked = logs.find((l) => l.event === 'job_chunked');
+  const saves = logs.filter((l) => l.event === 'job_progress');
+  const done = logs.find((l) => l.event === 'job_complete');
+  const processing = logs.find((l) => l.event === 'job_started');
   return {
     t0,
-    chunks: Number(segLine?.chunks ?? NaN),
-    chunkMs: Number(segLine?.chunkMs ?? NaN),
+    chunks: Number(done?.chunks ?? NaN),
+    chunkMs: Number(chunked?.chunkMs ?? NaN),
     claimedAt: t(processing) - t0,
-    chunkedAt: t(segLine) - t0,
+    firstSaveAt: t(saves[0]) - t0,
+    chunkedAt: t(chunked) - t0,
     lastSaveAt: t(saves.at(-1)) - t0,
     completedAt: t(done) - t0,
   };
@@ -190,11 +195,29 @@ function watchLease(c: pg.Client): { stop(): Promise<LeaseWatch> } {
   };
 }
 
-export async function scenarioBigTranscript(ctx: BenchContext): Promise<ScenarioResult> {
-  const segments = ctx.quick ? 2_000 : 20_000;
-  const started = performance.now();
+interface SizeRun {
+  label: string;
+  segments: number;
+  payloadMB: number;
+  peakMB: number;
+  peakHow: string;
+  wallS: number;
+  status: string;
+  error: string | null;
+  chunks: number | null;
+  firstSaveS: number;
+  chunkS: number;
+  leaseExpiredS: number;
+  exit: string;
+}
+
+async function runSize(ctx: BenchContext, label: string, segments: number, repeatText: number): Promise<SizeRun> {
   const transcript = generateTranscript(0, segments, { prefix: 'd', format: 'segments' });
-  const payloadMB = Buffer.byteLength(JSON.stringify(transcript.payload)) / 1e6;
+  if (repeatText > 1) {
+    for (const seg of (transcript.payload as { segments: { text: string }[] }).segments) seg.text = Array(repeatText).fill(seg.text).join(' ');
+  }
+  const payloadText = JSON.stringify(transcript.payload);
+  const payloadMB = Buffer.byteLength(payloadText) / 1e6;
   return withCleanup(async (defer) => {
     const db = await createTestDatabase(DIMENSIONS);
     defer(() => db.drop());
@@ -203,8 +226,8 @@ export async function scenarioBigTranscript(ctx: BenchContext): Promise<Scenario
     const c = new pg.Client({ connectionString: db.url });
     await c.connect();
     defer(() => c.end());
-    await c.query('select rag_enqueue($1, $2, $3, $4, $5::jsonb)', [transcript.documentId, '1', transcript.title, 'segments', JSON.stringify(transcript.payload)]);
-    ctx.log(`d: worker process on one ${segments.toLocaleString('en-US')}-segment transcript (${payloadMB.toFixed(1)} MB of JSON)…`);
+    await c.query('select rag_enqueue($1, $2, $3, $4, $5::jsonb)', [transcript.documentId, '1', transcript.title, 'segments', payloadText]);
+    ctx.log(`d: ${label}: worker process on one ${segments.toLocaleString('en-US')}-segment transcript (${payloadMB.toFixed(1)} MB of JSON)…`);
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOME: process.env.HOME ?? os.tmpdir(),
@@ -225,53 +248,55 @@ export async function scenarioBigTranscript(ctx: BenchContext): Promise<Scenario
       'select status, chunks_total, error_detail from rag_ingestion_queue',
     )).rows[0];
     const ph = phases(run.logs);
-    const peakMB = run.peakKb === null ? NaN : run.peakKb / 1024;
-    const peak = run.probes.reduce<Probe | undefined>((a, p) => (a === undefined || p.rss > a.rss ? p : a), undefined);
-    const phaseAt = (at: number) => {
-      const ms = at - ph.t0;
-      return ms < ph.chunkedAt ? 'claim + chunking' : ms < ph.lastSaveAt ? 'embed + save batches' : ms < ph.completedAt ? 'complete' : 'shutdown (after the job completed)';
-    };
-    const exitNote = run.exitCode === 0 ? 'exit 0' : `exit ${run.exitCode}: ${run.stderrTail}`;
     if (run.exitCode !== 0) ctx.log(`d: worker exited ${run.exitCode}: ${run.stderrTail}`);
-    const s = (ms: number) => round(ms / 1000, 1);
     return {
-      id: 'd',
-      title: `One ${segments.toLocaleString('en-US')}-segment transcript`,
-      status: 'ok',
-      params: {
-        segments,
-        payloadMB: round(payloadMB, 2),
-        dimensions: DIMENSIONS,
-        provider: '100 ms + 1 ms/1k tokens, no rate limit',
-        nodeOptions: process.env.BENCH_D_NODE_OPTIONS ?? null,
-        phasesMs: ph,
-        memoryTimelineMB: run.probes.filter((_, i) => i % 4 === 0).map((p) => ({ t: s(p.at - ph.t0), rss: p.rss, heapTotal: p.heapTotal, heapUsed: p.heapUsed })),
-      },
-      elapsedMs: performance.now() - started,
-      metrics: [
-        metric('peak RSS of the worker process', round(peakMB, 1), 'MB', { op: '<=', value: 400 }, run.peakHow),
-        metric('wall time of the process', s(run.wallMs), 's', undefined, exitNote),
-        metric('job status', job?.status ?? 'missing', '', undefined, job?.error_detail ?? undefined),
-        metric('chunks', Number.isFinite(ph.chunks) ? ph.chunks : (job?.chunks_total ?? null)),
-        metric('phase: parse + chunk (thread)', round(ph.chunkMs / 1000, 2), 's'),
-        metric('phase: embed + save batches', s(ph.lastSaveAt - ph.chunkedAt), 's'),
-        metric('phase: complete (rag_complete_job)', s(ph.completedAt - ph.lastSaveAt), 's', undefined, 'last save → job complete'),
-        metric(
-          'at peak RSS: main-thread V8 heap',
-          peak ? peak.heapTotal : null,
-          'MB',
-          undefined,
-          peak ? `used ${peak.heapUsed} MB; rest (threads, WASM, native) ${peak.rss - peak.heapTotal} MB; during ${phaseAt(peak.at)}, ${s(peak.at - ph.t0)} s in` : 'no probe',
-        ),
-        metric(
-          'lease run out while the job was processing',
-          lease.expiredS,
-          's',
-          undefined,
-          `sampled every 0.5 s; up to ${round(lease.maxOverdueS, 1)} s past expiry; rag_save_chunks running in ${round(lease.saveBusy * 100, 0)}% of samples; heartbeats blocked on the row: up to ${lease.maxBlockedBeats}; claimable by another worker at ${lease.claimable} samples`,
-        ),
-      ],
-      notes: [`${segments.toLocaleString('en-US')} segments as segment JSON (${payloadMB.toFixed(1)} MB); \`node src/main/cli.ts start --once\` as a child process, default settings; peak RSS: ${run.peakHow}.`],
+      label,
+      segments,
+      payloadMB,
+      peakMB: run.peakKb === null ? NaN : run.peakKb / 1024,
+      peakHow: run.peakHow,
+      wallS: run.wallMs / 1000,
+      status: job?.status ?? 'missing',
+      error: job?.error_detail ?? null,
+      chunks: Number.isFinite(ph.chunks) ? ph.chunks : (job?.chunks_total ?? null),
+      firstSaveS: (ph.firstSaveAt - ph.claimedAt) / 1000,
+      chunkS: ph.chunkMs / 1000,
+      leaseExpiredS: lease.expiredS,
+      exit: run.exitCode === 0 ? 'exit 0' : `exit ${run.exitCode}: ${run.stderrTail}`,
     };
   });
+}
+
+export async function scenarioBigTranscript(ctx: BenchContext): Promise<ScenarioResult> {
+  const started = performance.now();
+  // [label, segments, text repeated, target peak MB]
+  const sizes: [string, number, number, number | undefined][] = ctx.quick
+    ? [['2k segments', 2_000, 1, undefined]]
+    : [
+        ['1k segments', 1_000, 1, undefined],
+        ['20k segments', 20_000, 1, 300],
+        ['100k segments', 100_000, 1, 350],
+        ['50 MB payload', 25_000, 4, 500],
+      ];
+  const runs: SizeRun[] = [];
+  for (const [label, segments, repeat] of sizes) runs.push(await runSize(ctx, label, segments, repeat));
+  const metrics = runs.flatMap((r, i) => {
+    const target = sizes[i][3];
+    return [
+      metric(`${r.label} (${r.payloadMB.toFixed(1)} MB): peak RSS`, round(r.peakMB, 1), 'MB', target === undefined ? undefined : { op: '<=', value: target }, r.peakHow),
+      metric(`${r.label}: first save after the claim`, round(r.firstSaveS, 2), 's', undefined, `parse + chunk in the thread ${round(r.chunkS, 1)} s, overlapped with embedding`),
+      metric(`${r.label}: wall time, job status`, `${round(r.wallS, 1)} s, ${r.status}`, '', undefined, `${r.chunks ?? '?'} chunks; ${r.exit}${r.error ? `; ${r.error}` : ''}; lease ran out for ${r.leaseExpiredS} s`),
+    ];
+  });
+  return {
+    id: 'd',
+    title: 'Memory against transcript size',
+    status: 'ok',
+    params: { sizes: sizes.map(([label, segments, repeat]) => ({ label, segments, repeat })), cli: CLI, nodeOptions: process.env.BENCH_D_NODE_OPTIONS ?? null },
+    elapsedMs: performance.now() - started,
+    metrics,
+    notes: [
+      `one transcript per run as segment JSON; \`${CLI.endsWith('.js') ? 'node dist/main/cli.js' : 'node src/main/cli.ts'} start --once\` as a child process, default settings; peak RSS: the kernel's maxrss of the process (threads included).`,
+    ],
+  };
 }

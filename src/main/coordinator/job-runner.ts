@@ -84,7 +84,7 @@ async function pipeline(
   job.payload = undefined; // in the thread now: let the (possibly 10 MB) payload text go
   for (const warning of head.warnings) logger.warn(warning);
   const { segmentsTotal } = head;
-  logger.info(`📊 Segments: ${segmentsTotal}`, { format: head.format });
+  logger.info(`📊 Segments: ${segmentsTotal}`, { event: 'job_parsed', format: head.format });
 
   const db = <T>(what: string, fn: () => Promise<T>) => withDbRetry(fn, { logger, what, signal, clock: deps.clock });
   // chunks_total is not known until the thread has cut the last chunk: it is recorded at completion.
@@ -140,7 +140,7 @@ async function pipeline(
     inFlight.length = 0;
   }
   const chunksTotal = stream.end!.chunksTotal;
-  logger.info(`📊 Chunks: ${chunksTotal}`, { chunks: chunksTotal, chunkMs: Math.round(stream.end!.elapsedMs) });
+  logger.info(`📊 Chunks: ${chunksTotal}`, { event: 'job_chunked', chunks: chunksTotal, chunkMs: Math.round(stream.end!.elapsedMs) });
 
   signal.throwIfAborted();
   const stored = await db('complete', () => deps.store.completeJob(lease, chunksTotal));
