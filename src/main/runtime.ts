@@ -3,7 +3,9 @@
  * scheduler, and (for workers) the coordinator with LISTEN/NOTIFY. One place owns opening and closing them.
  */
 import { encodingForModel } from '../shared/encoding-for-model.ts';
-import { WorkerFatalError } from '../shared/errors.ts';
+import { backoffDelayMs } from '../shared/backoff.ts';
+import { sleepOn } from '../shared/clock.ts';
+import { DatabaseConnectionError, messageOf, SchemaError, WorkerFatalError } from '../shared/errors.ts';
 import type { Config } from '../shared/config.ts';
 import { secretsOf } from '../shared/config.ts';
 import { ChunkPool } from './coordinator/chunk-pool.ts';
@@ -17,11 +19,15 @@ import { checkSchema, migrate } from './stores/migrate.ts';
 import { createPgClient } from './stores/pg-client.ts';
 import { createPgliteClient } from './stores/pglite-client.ts';
 import { QueueStore } from './stores/queue-store.ts';
+import { systemClock } from './scheduler/clock.ts';
 import type { SqlClient } from './stores/sql-client.ts';
 
 export const QUEUE_CHANNEL = 'rag_ingestion_queue';
 export const OFFLINE_EMBEDDER_NOTICE =
   'No OPENAI_API_KEY: using the built-in offline embedder (lexical feature hashing — matches words, not meaning). Set OPENAI_API_KEY for semantic search.';
+
+/** Job-lane connections beyond one per concurrent job (claims, the status reads, a job's overlapping lookups). */
+const EXTRA_JOB_CONNECTIONS = 3;
 
 export async function openDatabase(config: Config, logger: Logger): Promise<SqlClient> {
   if (config.store === 'supabase') {
@@ -31,7 +37,13 @@ export async function openDatabase(config: Config, logger: Logger): Promise<SqlC
     );
   }
   if (config.store === 'postgres') {
-    return createPgClient({ connectionString: config.databaseUrl!, maxConnections: config.maxConcurrentJobs + 4, logger, applicationName: `rag-worker ${config.workerId}` });
+    // Budget: this pool + 1 control connection + 1 LISTEN connection (see pg-client.ts and the README).
+    return createPgClient({
+      connectionString: config.databaseUrl!,
+      maxConnections: config.maxConcurrentJobs + EXTRA_JOB_CONNECTIONS,
+      logger,
+      applicationName: `rag-worker ${config.workerId}`,
+    });
   }
   return createPgliteClient(config.dataDir);
 }
@@ -42,13 +54,57 @@ export async function ensureSchema(sql: SqlClient, config: Config, logger: Logge
     try {
       await checkSchema(sql, config.embeddingDimensions);
       return;
-    } catch {
+    } catch (error) {
+      // Only a missing schema is ours to create; damaged storage or a dimension mismatch is reported as it is.
+      if (!(error instanceof SchemaError)) throw error;
       logger.info(`🗄️  Preparing the embedded database in ${config.dataDir}`);
       await migrate(sql, config.embeddingDimensions);
       return;
     }
   }
   await checkSchema(sql, config.embeddingDimensions);
+}
+
+export interface OpenRuntimeOptions {
+  /**
+   * The long-running `start`: while the database is unreachable or has no free connection slots
+   * (DatabaseConnectionError), wait and retry with backoff, logging each retry with its reason, instead of
+   * failing. Authentication, schema and storage faults are never waited for.
+   */
+  waitForDatabase?: boolean;
+  /** Ends the wait (a signal during start-up): openRuntime then rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** Backoff of the start-up wait for the database. */
+const DATABASE_WAIT = { baseMs: 500, maxMs: 10_000 };
+
+/** Schema check, and the control lane's connection opened now, so it is held before job queries compete for slots. */
+async function prepareDatabase(sql: SqlClient, config: Config, logger: Logger): Promise<void> {
+  await ensureSchema(sql, config, logger);
+  await sql.query('select 1', [], { lane: 'control' });
+}
+
+async function waitForDatabase(sql: SqlClient, config: Config, logger: Logger, signal: AbortSignal | undefined): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    signal?.throwIfAborted();
+    try {
+      await prepareDatabase(sql, config, logger);
+      if (attempt > 1) logger.info('🔌 Database reachable', { event: 'db_ready', attempts: attempt });
+      return;
+    } catch (error) {
+      if (!(error instanceof DatabaseConnectionError)) throw error;
+      const delayMs = backoffDelayMs(attempt, DATABASE_WAIT);
+      logger.warn(`🔌 Database not available (${messageOf(error)}); retrying in ${delayMs} ms`, {
+        event: 'db_wait',
+        attempt,
+        delayMs,
+        code: error.code,
+        error: messageOf(error),
+      });
+      await sleepOn(systemClock, delayMs, signal);
+    }
+  }
 }
 
 export function createProvider(config: Config, pool: ChunkPool): EmbeddingProvider {
@@ -75,10 +131,11 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-export async function openRuntime(config: Config, logger: Logger): Promise<Runtime> {
+export async function openRuntime(config: Config, logger: Logger, options: OpenRuntimeOptions = {}): Promise<Runtime> {
   const sql = await openDatabase(config, logger);
   try {
-    await ensureSchema(sql, config, logger);
+    if (options.waitForDatabase) await waitForDatabase(sql, config, logger, options.signal);
+    else await prepareDatabase(sql, config, logger);
   } catch (error) {
     await sql.close();
     throw error;

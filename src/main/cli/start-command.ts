@@ -1,17 +1,25 @@
-/** `rag-worker start [--once]`: the long-running worker. */
-import { createCoordinator, describeRuntime, listenForJobs, OFFLINE_EMBEDDER_NOTICE, openRuntime } from '../runtime.ts';
+/**
+ * `rag-worker start [--once]`: the long-running worker.
+ *
+ * Start-up: `start` waits for an unreachable database (or one with no free connection slots), retrying with
+ * backoff and logging each retry, so a worker started before its database comes up when the database does;
+ * `start --once` fails at once instead (exit 1). Worker-level faults found at start-up (credentials or
+ * database name in DATABASE_URL, schema, damaged RAG_DATA_DIR) exit 3 in both modes.
+ */
+import type { Coordinator } from '../coordinator/coordinator.ts';
+import { createCoordinator, describeRuntime, listenForJobs, OFFLINE_EMBEDDER_NOTICE, openRuntime, type Runtime } from '../runtime.ts';
 import { loadConfig, makeLogger } from './context.ts';
 
 export async function startCommand(argv: Record<string, unknown>): Promise<void> {
   const config = loadConfig(argv);
+  const once = Boolean(argv.once);
   const logger = makeLogger(config).child({ workerId: config.workerId });
   logger.info('🚀 RAG Background Worker starting...', { workerId: config.workerId });
   if (config.enableClaudeAnalysis) logger.warn('RAG_ENABLE_CLAUDE_ANALYSIS=true: Claude analysis is not part of this version; chunks are embedded without it');
-  const rt = await openRuntime(config, logger);
-  if (!rt.provider.remote) logger.warn(OFFLINE_EMBEDDER_NOTICE);
-  const coordinator = createCoordinator(rt);
-  const unlisten = await listenForJobs(rt, coordinator);
 
+  // Signals are handled from the start: a worker still waiting for its database stops at once.
+  let coordinator: Coordinator | undefined;
+  const startup = new AbortController();
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
@@ -19,18 +27,38 @@ export async function startCommand(argv: Record<string, unknown>): Promise<void>
       logger.warn(`Second ${signal}: exiting now (leases will return unfinished jobs to the queue)`);
       process.exit(130);
     }
-    logger.info(`Received ${signal}`);
-    void coordinator.stop(config.shutdownGraceMs);
+    logger.info(`Received ${signal}`, { event: 'signal', signal });
+    if (coordinator) void coordinator.stop(config.shutdownGraceMs);
+    else startup.abort(new Error(`${signal} during start-up`));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const stoppedBeforeReady = () => {
+    logger.info('👋 Worker stopped', { event: 'worker_stopped', completed: 0, failed: 0, requeued: 0, released: 0 });
+    process.exit(0);
+  };
 
-  logger.info('✅ Worker ready. Polling for jobs...', describeRuntime(rt));
-  const summary = await coordinator.run({ once: Boolean(argv.once) });
+  let rt: Runtime;
+  try {
+    rt = await openRuntime(config, logger, { waitForDatabase: !once, signal: startup.signal });
+  } catch (error) {
+    if (startup.signal.aborted) stoppedBeforeReady();
+    throw error;
+  }
+  if (startup.signal.aborted) {
+    await rt.close();
+    stoppedBeforeReady();
+  }
+  if (!rt.provider.remote) logger.warn(OFFLINE_EMBEDDER_NOTICE);
+  coordinator = createCoordinator(rt);
+  const unlisten = await listenForJobs(rt, coordinator);
+
+  logger.info('✅ Worker ready. Polling for jobs...', { event: 'worker_ready', ...describeRuntime(rt) });
+  const summary = await coordinator.run({ once });
   await unlisten();
-  const unfinished = argv.once ? (await rt.store.getJobs(coordinator.touchedJobs)).filter((j) => j.status !== 'complete') : [];
+  const unfinished = once ? (await rt.store.getJobs(coordinator.touchedJobs)).filter((j) => j.status !== 'complete') : [];
   await rt.close();
-  logger.info('👋 Worker stopped', { ...summary });
+  logger.info('👋 Worker stopped', { event: 'worker_stopped', ...summary });
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   if (summary.fatal) process.exit(3);

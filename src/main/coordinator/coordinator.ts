@@ -209,12 +209,14 @@ export class Coordinator extends EventEmitter {
         },
         (error) => this.settleFailure(entry, error, log),
       )
-      .catch((error) =>
+      .catch((error) => {
         log.error('Could not record the outcome of the job; its lease will expire and it will be retried', {
           event: 'outcome_unrecorded',
           error: messageOf(error),
-        }),
-      )
+        });
+        // The database itself is the problem (credentials, schema, damaged storage): stop claiming.
+        if (error instanceof WorkerFatalError) this.enterFault(error);
+      })
       .finally(() => {
         this.deps.scheduler.cancelJob(job.id, new JobAbortedError('finished', 'job finished'));
         this.running.delete(job.id);

@@ -1,6 +1,6 @@
 /** Applies the schema (supabase/migrations/*.sql) and checks that the database matches the configuration. */
 import fs from 'node:fs';
-import { WorkerFatalError } from '../../shared/errors.ts';
+import { SchemaError, WorkerFatalError } from '../../shared/errors.ts';
 import type { SqlClient } from './sql-client.ts';
 
 const MIGRATIONS_DIR = new URL('../../../supabase/migrations/', import.meta.url);
@@ -24,7 +24,10 @@ export async function migrate(sql: SqlClient, dimensions: number): Promise<void>
 
 /**
  * Worker-level check at start-up (and after a worker-level fault): pgvector present, schema applied,
- * and rag_chunks.embedding has the configured dimension. Throws WorkerFatalError saying what to fix.
+ * and rag_chunks.embedding has the configured dimension. Throws SchemaError when the schema or pgvector is
+ * missing (`rag-worker migrate` fixes it), WorkerFatalError naming the setting otherwise. On the embedded
+ * database it also reads every page of the queue table, so that a damaged data directory is reported
+ * (StorageCorruptionError) before any job is claimed, and a re-check after such a fault keeps failing.
  */
 export async function checkSchema(sql: SqlClient, dimensions: number): Promise<void> {
   const rows = await sql.query<{ has_vector: boolean; has_queue: boolean; has_fn: boolean; dims: number | null }>(`
@@ -35,15 +38,18 @@ export async function checkSchema(sql: SqlClient, dimensions: number): Promise<v
              where a.attrelid = to_regclass('rag_chunks') and a.attname = 'embedding' and not a.attisdropped) as dims`);
   const r = rows[0];
   if (!r.has_vector) {
-    throw new WorkerFatalError('pgvector is not installed in this database: run `rag-worker migrate` (needs the vector extension available on the server)');
+    throw new SchemaError('pgvector is not installed in this database: run `rag-worker migrate` (needs the vector extension available on the server)');
   }
   if (!r.has_queue || !r.has_fn || r.dims === null) {
-    throw new WorkerFatalError('the rag-worker schema is missing: run `rag-worker migrate` (or apply supabase/migrations/*.sql)');
+    throw new SchemaError('the rag-worker schema is missing: run `rag-worker migrate` (or apply supabase/migrations/*.sql)');
   }
   if (Number(r.dims) !== dimensions) {
     throw new WorkerFatalError(
       `RAG_EMBEDDING_DIMENSIONS=${dimensions} but rag_chunks.embedding is vector(${r.dims}): set RAG_EMBEDDING_DIMENSIONS=${r.dims}, ` +
         'or use a model of that size (changing the table\'s dimension means re-creating rag_chunks)',
+      { setting: 'RAG_EMBEDDING_DIMENSIONS' },
     );
   }
+  // ctid forces a heap scan (an index-only count would skip the table's pages).
+  if (sql.kind === 'embedded') await sql.query('select count(ctid) from rag_ingestion_queue');
 }
