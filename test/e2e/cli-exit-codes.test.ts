@@ -88,6 +88,20 @@ describe('embedded database', () => {
     assertComplete(jobs.get('good.vtt'));
   });
 
+  test('cancel and retry of an unknown job on a fresh data directory exit 1 saying so (closing PGlite keeps the code)', async () => {
+    const fresh = fs.mkdtempSync(path.join(os.tmpdir(), 'rw-exit-fresh-'));
+    try {
+      const env = cliEnv({ RAG_DATA_DIR: fresh, RAG_THREADS: '1' });
+      const cancel = await run(['cancel', '00000000-0000-0000-0000-000000000000'], env);
+      assert.equal(cancel.code, 1, cancel.stderr);
+      assert.match(cancel.stderr, /00000000-0000-0000-0000-000000000000/);
+      const retry = await run(['retry', '00000000-0000-0000-0000-000000000000'], env);
+      assert.equal(retry.code, 1, retry.stderr);
+    } finally {
+      fs.rmSync(fresh, { recursive: true, force: true });
+    }
+  });
+
   test('NUL bytes are stripped; a zero-width-only transcript fails as empty', async () => {
     const done = await run(['ingest', file('nul.vtt'), file('invisible.txt'), '--json'], embeddedEnv());
     assert.equal(done.code, 1, done.stderr);

@@ -14,6 +14,8 @@ async function withStore<T>(argv: Record<string, unknown>, fn: (store: QueueStor
   const logger = makeLogger(config, true);
   const sql = await openDatabase(config, logger);
   try {
+    // The embedded database prepares itself on first use, whichever command comes first (migrate does it itself).
+    if (sql.kind === 'embedded' && argv._ && !(argv._ as string[]).includes('migrate')) await ensureSchema(sql, config, logger);
     return await fn(new QueueStore(sql), sql, config, logger);
   } finally {
     await sql.close();

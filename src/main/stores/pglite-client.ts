@@ -88,11 +88,14 @@ export async function createPgliteClient(dataDir: string | undefined): Promise<S
       return async () => unsubscribe();
     },
     async close() {
+      // Closing ends PGlite's WASM runtime, which resets process.exitCode to 0: keep the caller's.
+      const exitCode = process.exitCode;
       try {
         if (!db.closed && !dead) await db.close();
       } catch (error) {
         if (!dead) throw classify(error);
       } finally {
+        process.exitCode = exitCode;
         releaseLock();
       }
     },
