@@ -25,9 +25,11 @@ export async function createPgliteClient(dataDir: string | undefined): Promise<S
   // An existing cluster (PG_VERSION is written by initdb): if it cannot start, its files are damaged.
   const existing = dir !== undefined && fs.existsSync(path.join(dir, 'PG_VERSION'));
   let db: PGlite;
+  const exitCode = process.exitCode;
   try {
     db = await PGlite.create(dir ?? 'memory://', { extensions: { vector } });
   } catch (error) {
+    process.exitCode = exitCode; // the WASM runtime's abort sets it; the CLI decides the exit code
     releaseLock();
     if (existing && (isWasmAbort(error) || !isSystemError(error))) {
       // The WebAssembly abort's own text ("Aborted(). Build with -sASSERTIONS…") says nothing to an operator.
@@ -64,18 +66,23 @@ export async function createPgliteClient(dataDir: string | undefined): Promise<S
     crossProcessNotify: false,
     async query<T>(sql: string, params: unknown[] = []) {
       if (dead) throw dead;
+      const exitCode = process.exitCode;
       try {
         const result = await db.query<T>(sql, params);
         return result.rows;
       } catch (error) {
+        // The WASM runtime's abort sets process.exitCode: the process's exit code is not the engine's to decide.
+        if (isWasmAbort(error)) process.exitCode = exitCode;
         throw classify(error);
       }
     },
     async exec(sql: string) {
       if (dead) throw dead;
+      const exitCode = process.exitCode;
       try {
         await db.exec(sql);
       } catch (error) {
+        if (isWasmAbort(error)) process.exitCode = exitCode;
         const classified = classify(error);
         // A failed script leaves its transaction aborted on the one connection there is: end it.
         if (!dead) await db.exec('rollback').catch(() => {});
