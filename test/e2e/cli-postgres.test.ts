@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.ts';
-import { cliEnv, runCli } from '../support/cli.ts';
+import { cliEnv, eventNames, findEvent, runCli } from '../support/cli.ts';
 import { createEmptyDatabase, type TestDatabase } from '../support/test-db.ts';
 
 const KEY = 'sk-test-e2eKEYabcdefghijklmnop9876';
@@ -72,8 +72,9 @@ test('migrate → enqueue → start --once → search finds the expected chunk',
 
   const run = await runCli(['start', '--once'], env);
   assert.equal(run.code, 0, run.stderr);
-  assert.match(run.stderr, /RAG Background Worker starting/);
-  assert.match(run.stderr, new RegExp(`Job ${job.id} completed in`));
+  assert.ok(findEvent(run, 'worker_ready'), `the worker started; events: ${eventNames(run).join(' ')}`);
+  assert.ok(findEvent(run, 'job_complete', { jobId: job.id }), `job ${job.id} completed; events: ${eventNames(run).join(' ')}`);
+  assert.ok(findEvent(run, 'worker_stopped'), 'the worker stopped cleanly');
   assert.ok(openai.stats().ok >= 1, 'the embeddings endpoint was called');
   assert.ok(!run.stderr.includes(KEY), 'the API key never appears in logs');
 

@@ -1,5 +1,5 @@
 /**
- * `rag-worker cancel <id>` on a job in flight: the worker stops it within a heartbeat and logs it; the job
+ * `rag-worker cancel <id>` on a job in flight: the worker stops it within a heartbeat (its job_lost event); the job
  * stays cancelled, nothing of it is published and its staged chunks are gone.
  */
 import assert from 'node:assert/strict';
@@ -52,7 +52,8 @@ test('cancel a job in flight: the worker stops it within a heartbeat, it stays c
   assert.match(cancelled.stdout, new RegExp(`Job ${id} cancelled`));
 
   try {
-    const stopped = await worker.waitForLine((l) => l.jobId === id && /stopped: job was cancelled/.test(l.msg), STOP_WITHIN_MS);
+    // The job's row is cancelled (not ours any more): the heartbeat notices and the worker stops the job.
+    const stopped = await worker.waitForEvent('job_lost', { jobId: id }, STOP_WITHIN_MS);
     assert.equal(stopped.level, 'warn');
   } catch (error) {
     assert.fail(`the worker did not stop the cancelled job within ${STOP_WITHIN_MS} ms (${Date.now() - sentAt} ms since the cancel): ${(error as Error).message}`);
@@ -70,5 +71,7 @@ test('cancel a job in flight: the worker stops it within a heartbeat, it stays c
   assert.deepEqual(await probe.chunks('cancel-doc'), [], 'nothing published for the cancelled job');
   const { rows } = await probe.pool.query('select 1 from rag_documents where document_id = $1', ['cancel-doc']);
   assert.equal(rows.length, 0, 'no rag_documents row');
-  assert.equal(worker.find((l) => l.jobId === id && /completed in|released|will be retried|failed/.test(l.msg)), undefined, worker.tail());
+  for (const event of ['job_complete', 'job_released', 'job_requeued', 'job_failed']) {
+    assert.equal(worker.findEvent(event, { jobId: id }), undefined, `no ${event} for the cancelled job:\n${worker.tail()}`);
+  }
 });

@@ -61,11 +61,12 @@ test('SIGKILL after the first saved batch: a second worker resumes after it and 
   assert.equal(afterKill.chunks_done, saved, 'nothing was saved after the kill');
 
   const second = spawnWorker('second', env);
-  const resumed = await second.waitForLine(/Resuming after/, 15_000);
-  assert.match(resumed.msg, new RegExp(`Resuming after ${saved} of ${expected.length} chunks`));
+  const resumed = await second.waitForEvent('job_resumed', { jobId: id }, 15_000);
+  assert.equal(resumed.resumeFrom, saved, 'resumed after the saved chunks');
   const done = await probe.waitForStatus(id, ['complete', 'failed', 'cancelled']);
   assert.equal(done.status, 'complete', `job completed: ${done.error_detail}`);
   assert.equal(done.attempts, 2);
+  assert.equal(done.chunks_total, expected.length);
   assert.deepEqual(
     done.attempt_history.map((h) => [h.attempt, h.worker_id, h.outcome]),
     [[1, 'rag-test-first', 'lease_expired'], [2, 'rag-test-second', 'complete']],
@@ -93,7 +94,7 @@ test('a job that kills its worker every time ends failed after max_attempts, wit
 
   for (const name of ['victim-1', 'victim-2']) {
     const worker = spawnWorker(name, env);
-    await worker.waitForLine((l) => l.jobId === id && /Processing job/.test(l.msg), 15_000);
+    await worker.waitForEvent('job_started', { jobId: id }, 15_000);
     await worker.kill();
   }
   const held = await probe.job(id);
@@ -113,7 +114,7 @@ test('a job that kills its worker every time ends failed after max_attempts, wit
     failed.attempt_history.map((h) => [h.attempt, h.worker_id, h.outcome]),
     [[1, 'rag-test-victim-1', 'lease_expired'], [2, 'rag-test-victim-2', 'lease_expired']],
   );
-  assert.equal(survivor.find((l) => l.jobId === id && /Processing job/.test(l.msg)), undefined, 'the survivor never ran it');
+  assert.equal(survivor.findEvent('job_started', { jobId: id }), undefined, 'the survivor never ran it');
   assert.equal(await probe.stagingCount(id), 0);
   openai.onRequest = undefined;
   survivor.signal('SIGTERM');

@@ -42,7 +42,7 @@ after(async () => {
 test('3 workers, 30 jobs: each job processed once, by one worker, with the chunks of a single-worker run', async () => {
   const env = workerEnv(db, openai, { RAG_EMBEDDING_BATCH: '4', RAG_MAX_CONCURRENT_JOBS: '3' });
   const workers: WorkerProcess[] = ['a', 'b', 'c'].map((name) => spawnWorker(name, env));
-  await Promise.all(workers.map((w) => w.waitForLine(/Worker ready/)));
+  await Promise.all(workers.map((w) => w.waitForEvent('worker_ready')));
 
   const docs = Array.from({ length: JOBS }, (_, i) => {
     const documentId = `excl-doc-${String(i).padStart(2, '0')}`;
@@ -90,6 +90,6 @@ test('3 workers, 30 jobs: each job processed once, by one worker, with the chunk
   assert.equal(openai.stats().errors + openai.stats().rateLimited, 0, 'the provider answered every request');
   assert.equal(openai.stats().inputs, totalChunks, 'the provider embedded each chunk once in total');
   assert.ok(workersUsed.size >= 2, `the jobs were spread over several workers (${[...workersUsed]})`);
-  const logged = workers.map((w) => w.lines.filter((l) => /completed in/.test(l.msg)).length);
-  assert.equal(logged.reduce((a, b) => a + b, 0), JOBS, `each completion logged once by one worker (${logged})`);
+  const logged = workers.map((w) => w.events('job_complete').map((l) => l.jobId));
+  assert.deepEqual(logged.flat().sort(), [...ids].sort(), `each completion logged once by one worker (${logged.map((l) => l.length)})`);
 });

@@ -68,14 +68,14 @@ test('SIGTERM while the provider holds the job: released to queued within the gr
   assert.equal(job.chunks_done, saved, 'saved chunks are kept for the next worker');
   assert.equal(job.attempt_history.at(-1)?.outcome, 'released');
   assert.equal((await probe.statusCounts()).processing ?? 0, 0, 'nothing left processing');
-  assert.ok(worker.find((l) => l.jobId === id && /released/.test(l.msg)), 'the release is logged');
+  assert.ok(worker.findEvent('job_released', { jobId: id }), `the release is logged; events: ${worker.eventNames.join(' ')}`);
 
   // The next worker picks it up where the first stopped.
   openai.onRequest = undefined;
   const next = spawnWorker('drain-next', env, ['start', '--once']);
   const result = await next.waitForExit(20_000);
   assert.equal(result?.code, 0, next.tail());
-  assert.ok(next.find(new RegExp(`Resuming after ${saved} of ${expected.length}`)), next.tail());
+  assert.ok(next.findEvent('job_resumed', { jobId: id, resumeFrom: saved }), next.tail());
   const done = await probe.job(id);
   assert.equal(done.status, 'complete');
   assert.equal(done.attempts, 1, 'the released run did not count');
@@ -111,7 +111,7 @@ test('SIGTERM during a rolling restart: the draining worker keeps its lease and 
     [[1, 'rag-test-old', 'complete']],
     'the draining worker kept renewing its lease during the grace period, so the new worker never took the job over',
   );
-  assert.ok(old.find((l) => l.jobId === id && /completed in/.test(l.msg)), old.tail());
+  assert.ok(old.findEvent('job_complete', { jobId: id }), old.tail());
   assert.equal(replacement.find((l) => l.jobId === id), undefined, 'the new worker never touched the job');
   assert.equal((await probe.statusCounts()).processing ?? 0, 0, 'nothing left processing');
 });
@@ -125,14 +125,14 @@ test('a second SIGTERM exits at once', async () => {
   const id = await probe.enqueue('stuck-doc', payload);
 
   const worker = spawnWorker('stuck', env);
-  await worker.waitForLine((l) => l.jobId === id && /Processing job/.test(l.msg));
+  await worker.waitForEvent('job_started', { jobId: id });
   await openai.waitForRequests(1);
   worker.signal('SIGTERM');
-  await worker.waitForLine(/Received SIGTERM/);
+  await worker.waitForEvent('signal', { signal: 'SIGTERM' });
   const sentAt = Date.now();
   worker.signal('SIGTERM');
   const exit = await worker.waitForExit(2000);
   assert.ok(exit, `exited within 2 s of the second SIGTERM (${Date.now() - sentAt} ms so far)`);
   assert.notEqual(exit.code, 0, 'a forced exit is not reported as a clean one');
-  assert.ok(worker.find(/Second SIGTERM: exiting now/), worker.tail());
+  assert.equal(worker.findEvent('worker_stopped'), undefined, `it exited without the clean stop:\n${worker.tail()}`);
 });

@@ -59,7 +59,11 @@ test('start --once with a rejected API key: exit 3, jobs released untouched, OPE
   const output = worker.stderrText + worker.stdoutText;
   assert.match(output, /OPENAI_API_KEY/, 'the message names the setting to fix');
   assert.ok(!output.includes(WRONG_KEY), 'the key never appears in stdout or stderr');
-  assert.ok(worker.find((l) => l.level === 'error' && /Worker-level fault/.test(l.msg) && /OPENAI_API_KEY/.test(l.msg)), worker.tail());
+  const fault = worker.findEvent('fault');
+  assert.ok(fault, `a worker-level fault is logged; events: ${worker.eventNames.join(' ')}`);
+  assert.equal(fault.level, 'error');
+  assert.equal(fault.setting, 'OPENAI_API_KEY', 'the fault names the setting to fix');
+  assert.match(fault.msg, /OPENAI_API_KEY/, 'its message names the setting too');
 
   for (const job of await probe.jobs(ids)) {
     assert.equal(job.status, 'queued', `job ${job.id} released`);
@@ -79,8 +83,9 @@ test('start with a rejected API key keeps running without failing jobs, and proc
 
   // RAG_POLL_INTERVAL_MS 200 → the fault is re-checked every second (the minimum).
   const worker = spawnWorker('live', workerEnv(db, openai, { OPENAI_API_KEY: WRONG_KEY }));
-  await worker.waitForLine((l) => /Worker-level fault/.test(l.msg));
-  await worker.waitForLine(/Still faulty/);
+  const fault = await worker.waitForEvent('fault');
+  assert.equal(fault.setting, 'OPENAI_API_KEY');
+  await worker.waitForEvent('fault_persists');
   await waitFor(async () => !(await probe.jobs(ids)).some((j) => j.status === 'processing'), 'the jobs in flight to be released');
   for (const job of await probe.jobs(ids)) {
     assert.equal(job.status, 'queued', `job ${job.id} is not failed while the key is wrong:\n${worker.tail(40)}`);
@@ -93,7 +98,7 @@ test('start with a rejected API key keeps running without failing jobs, and proc
   await openai.close();
   openai = await startFakeOpenAI({ dimensions: DIMS, port });
   servers.push(openai);
-  await worker.waitForLine(/fault cleared/, 10_000);
+  await worker.waitForEvent('fault_cleared', {}, 10_000);
   await waitFor(async () => {
     const counts = await probe.statusCounts();
     return (counts.complete ?? 0) === ids.length ? counts : undefined;
@@ -116,7 +121,7 @@ test('while faulty, the worker re-checks the provider once a second, however oft
   servers.push(openai);
   const { ids } = await enqueueJobs(probe, 'cadence', 1);
   const worker = spawnWorker('cadence', workerEnv(db, openai, { OPENAI_API_KEY: WRONG_KEY }));
-  await worker.waitForLine(/Still faulty/);
+  await worker.waitForEvent('fault_persists');
   await waitFor(async () => !(await probe.jobs(ids)).some((j) => j.status === 'processing'), 'the job in flight to be released');
 
   // Each enqueue NOTIFYs the worker, which must still re-check only every faultRecheckMs (1 s here).

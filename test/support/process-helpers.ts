@@ -1,15 +1,16 @@
 /**
  * Helpers for the process-level tests (test/process): real `rag-worker start` processes against a fresh
  * PostgreSQL database and the loopback OpenAI fake. Spawned workers are tracked so an `after` hook can
- * SIGKILL whatever is still running (by pid). Waiting is event-driven (log lines, polling a row with a
- * short pause between polls, process exit) with deadlines, never a sleep that assumes speed.
+ * SIGKILL whatever is still running (by pid). Waiting is event-driven (structured log events, polling a row
+ * with a short pause between polls, process exit) with deadlines, never a sleep that assumes speed. Tests wait
+ * for a line's `event` and fields (waitForEvent, findEvent), never for the wording of its message.
  */
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { chunkTranscript } from '../../src/threads/chunk-worker.ts';
 import { encodingForModel } from '../../src/shared/chunking.ts';
 import type { Chunk } from '../../src/shared/types.ts';
-import { cliEnv, startCli, type CliResult } from './cli.ts';
+import { cliEnv, describeEvent, eventNames, isEvent, parseLogLine, startCli, type CliResult, type EventFields, type LogLine } from './cli.ts';
 import { fakeEmbedding, type FakeOpenAI, type FaultHook, type RecordedRequest } from './fake-openai.ts';
 import { createTestDatabase, type TestDatabase } from './test-db.ts';
 
@@ -38,14 +39,7 @@ export async function waitFor<T>(
 
 // ───────────────────────────── worker processes ─────────────────────────────
 
-export interface LogLine {
-  time?: string;
-  level: string;
-  msg: string;
-  workerId?: string;
-  jobId?: string;
-  [key: string]: unknown;
-}
+export type { EventFields, LogLine } from './cli.ts';
 
 type LinePredicate = RegExp | ((line: LogLine) => boolean);
 
@@ -84,12 +78,8 @@ export class WorkerProcess {
     const lines = this.partial.split('\n');
     this.partial = lines.pop() ?? '';
     for (const raw of lines) {
-      if (!raw.trim()) continue;
-      try {
-        this.parsed.push(JSON.parse(raw) as LogLine);
-      } catch {
-        this.parsed.push({ level: 'raw', msg: raw });
-      }
+      const line = parseLogLine(raw);
+      if (line) this.parsed.push(line);
     }
     this.notify();
   }
@@ -114,22 +104,55 @@ export class WorkerProcess {
     return this.exit === undefined;
   }
 
+  /** The first line so far matching `pred` (a RegExp is tested against the message: prefer findEvent). */
   find(pred: LinePredicate): LogLine | undefined {
     const test = typeof pred === 'function' ? pred : (l: LogLine) => pred.test(l.msg);
     return this.parsed.find(test);
   }
 
-  /** Resolves with the first log line (past or future) matching; rejects on exit or after timeoutMs. */
+  /** The first line so far that is the event `name` carrying `fields` (e.g. `{ jobId }`). */
+  findEvent(name: string, fields?: EventFields): LogLine | undefined {
+    return this.parsed.find((l) => isEvent(l, name, fields));
+  }
+
+  /** Every line so far that is the event `name` carrying `fields`, in order. */
+  events(name: string, fields?: EventFields): LogLine[] {
+    return this.parsed.filter((l) => isEvent(l, name, fields));
+  }
+
+  /** The names of the events logged so far, in order (for failure messages). */
+  get eventNames(): string[] {
+    return eventNames(this.parsed);
+  }
+
+  /**
+   * Resolves with the first line (past or future) that is the event `name` carrying every one of `fields`
+   * (deep-equal); rejects when the process exits first or after timeoutMs.
+   */
+  waitForEvent(name: string, fields?: EventFields, timeoutMs = 15_000): Promise<LogLine> {
+    return this.waitUntil((l) => isEvent(l, name, fields), describeEvent(name, fields), timeoutMs);
+  }
+
+  /**
+   * Resolves with the first log line (past or future) matching; rejects on exit or after timeoutMs.
+   * @deprecated a RegExp matches log wording: wait for a structured event with waitForEvent instead.
+   */
   waitForLine(pred: LinePredicate, timeoutMs = 15_000): Promise<LogLine> {
-    const found = this.find(pred);
+    const test = typeof pred === 'function' ? pred : (l: LogLine) => pred.test(l.msg);
+    return this.waitUntil(test, `a log line matching ${pred}`, timeoutMs);
+  }
+
+  private waitUntil(test: (line: LogLine) => boolean, what: string, timeoutMs: number): Promise<LogLine> {
+    const found = this.parsed.find(test);
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
+      const context = () => `events so far: ${this.eventNames.join(' ') || '(none)'}; log tail:\n${this.tail()}`;
       const check = () => {
-        const line = this.find(pred);
+        const line = this.parsed.find(test);
         if (line) return finish(() => resolve(line));
-        if (this.exit) finish(() => reject(new Error(`${this.name} exited (code ${this.exit!.code}, signal ${this.exit!.signal}) before logging ${pred}; log tail:\n${this.tail()}`)));
+        if (this.exit) finish(() => reject(new Error(`${this.name} exited (code ${this.exit!.code}, signal ${this.exit!.signal}) before logging ${what}; ${context()}`)));
       };
-      const timer = setTimeout(() => finish(() => reject(new Error(`${this.name}: no log line matching ${pred} within ${timeoutMs} ms; log tail:\n${this.tail()}`))), timeoutMs);
+      const timer = setTimeout(() => finish(() => reject(new Error(`${this.name}: no ${what} within ${timeoutMs} ms; ${context()}`))), timeoutMs);
       const finish = (fn: () => void) => {
         clearTimeout(timer);
         this.waiters.delete(check);
