@@ -3,7 +3,7 @@
  *
  * Runs the scenarios one after another in this invocation, prints one table (figures, targets, value÷target)
  * and writes bench/results/<timestamp>-<mode>.json and bench/results/latest.json.
- * --quick: small sizes for a CI smoke test (< 2 min); targets are reported, never enforced.
+ * --quick: small sizes for a CI smoke test (≈ 3 min with f, g, h); targets are reported, never enforced.
  * Exit code: 0 unless a scenario crashed (or, with --strict, a target was missed).
  */
 import os from 'node:os';
@@ -15,6 +15,10 @@ import { scenarioThroughput } from './scenario-throughput.ts';
 import { scenarioChunking } from './scenario-chunking.ts';
 import { scenarioBigTranscript } from './scenario-big-transcript.ts';
 import { scenarioPickup } from './scenario-pickup.ts';
+import { scenarioLangChain } from './scenario-langchain.ts';
+import { scenarioDeepQueue } from './scenario-deep-queue.ts';
+import { scenarioQueueOverhead } from './scenario-queue-overhead.ts';
+import { scenarioStartup } from './scenario-startup.ts';
 
 interface Scenario {
   id: string;
@@ -28,13 +32,17 @@ const SCENARIOS: Scenario[] = [
   { id: 'a', title: 'Rate-limited backfill', run: scenarioRateLimited, timeoutMs: { quick: 60_000, full: 20 * 60_000 } },
   { id: 'b', title: 'Unlimited provider throughput', run: scenarioThroughput, timeoutMs: { quick: 60_000, full: 15 * 60_000 } },
   { id: 'c', title: 'Chunking throughput', run: scenarioChunking, timeoutMs: { quick: 60_000, full: 10 * 60_000 } },
-  { id: 'd', title: 'One huge transcript', run: scenarioBigTranscript, timeoutMs: { quick: 60_000, full: 15 * 60_000 } },
+  { id: 'd', title: 'Memory against transcript size', run: scenarioBigTranscript, timeoutMs: { quick: 60_000, full: 40 * 60_000 } },
   { id: 'e', title: 'Pickup latency', run: scenarioPickup, timeoutMs: { quick: 60_000, full: 5 * 60_000 } },
+  { id: 'f', title: 'rag-worker vs LangChain.js', run: scenarioLangChain, timeoutMs: { quick: 120_000, full: 30 * 60_000 } },
+  { id: 'g', title: 'Deep queue', run: scenarioDeepQueue, timeoutMs: { quick: 90_000, full: 15 * 60_000 } },
+  { id: 'h', title: 'Queue overhead vs graphile-worker, pg-boss', run: scenarioQueueOverhead, timeoutMs: { quick: 120_000, full: 30 * 60_000 } },
+  { id: 'i', title: 'Type stripping vs compiled JS', run: scenarioStartup, timeoutMs: { quick: 120_000, full: 10 * 60_000 } },
 ];
 
 function usage(): never {
   process.stdout.write(
-    'usage: npm run bench [-- --quick] [--only a,b,c,d,e] [--strict] [--learn-limits]\n' +
+    'usage: npm run bench [-- --quick] [--only a,b,c,d,e,f,g,h,i] [--strict] [--learn-limits]\n' +
       '  --learn-limits  scenario a without RAG_EMBEDDING_RPM/TPM (limits learned from x-ratelimit-* headers)\n' +
       SCENARIOS.map((s) => `  ${s.id}  ${s.title}`).join('\n') +
       '\n',

@@ -279,7 +279,11 @@ export async function scenarioBigTranscript(ctx: BenchContext): Promise<Scenario
         ['50 MB payload', 25_000, 4, 500],
       ];
   const runs: SizeRun[] = [];
-  for (const [label, segments, repeat] of sizes) runs.push(await runSize(ctx, label, segments, repeat));
+  for (const [label, segments, repeat] of sizes) {
+    const r = await runSize(ctx, label, segments, repeat);
+    ctx.log(`d: ${label}: peak RSS ${round(r.peakMB, 1)} MB, first save ${round(r.firstSaveS, 2)} s, ${round(r.wallS, 1)} s, ${r.status}`);
+    runs.push(r);
+  }
   const metrics = runs.flatMap((r, i) => {
     const target = sizes[i][3];
     return [
