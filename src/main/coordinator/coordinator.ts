@@ -74,7 +74,7 @@ export class Coordinator extends EventEmitter {
 
   constructor(deps: Omit<RunnerDeps, 'events' | 'saver'>, options: CoordinatorOptions, logger: Logger) {
     super();
-    const saver = new SaveBatcher(deps.store, { workerId: options.workerId, model: deps.scheduler.provider.model, maxRows: 2 * deps.saveBatch });
+    const saver = new SaveBatcher(deps.store, { workerId: options.workerId, model: deps.scheduler.provider.model, maxRows: 2 * deps.saveBatch, maxInFlight: 2 });
     this.deps = { ...deps, saver, events: this };
     this.store = deps.store;
     this.opts = options;

@@ -1,8 +1,10 @@
 /**
- * Group commit for chunk saves: the saves of all jobs in flight go out as one rag_save_chunk_batches call at a
- * time. While a call is running, new saves wait and are sent together in the next one (up to maxRows chunks), so
- * the database inserts into the HNSW index in one statement instead of several small concurrent ones, which
- * contend and cost several times more per row. Fencing stays per job: a lost lease rejects only that job's save.
+ * Group commit for chunk saves: the saves of all jobs in flight go out as rag_save_chunk_batches calls, at most
+ * maxInFlight at a time. While the calls run, new saves wait and are sent together in the next one (up to maxRows
+ * chunks), so the database inserts into the HNSW index in a few larger statements instead of many small
+ * concurrent ones, which contend. Measured on 2 cores (48 small transcripts, 1536 dims, one run each, interleaved):
+ * wall 10.5–16.1 s with one call at a time, 8.2–9.0 s with two, 9.3–12.0 s with four. Fencing stays per job: a
+ * lost lease rejects only that job's save.
  */
 import { LeaseLostError } from '../../shared/errors.ts';
 import type { Chunk } from '../../shared/types.ts';
@@ -13,6 +15,8 @@ export interface SaveBatcherOptions {
   model: string;
   /** Chunks per call; one job's batch is never split. */
   maxRows: number;
+  /** Calls in flight at once (default 1). */
+  maxInFlight?: number;
 }
 
 interface PendingSave {
@@ -25,7 +29,7 @@ export class SaveBatcher {
   private readonly store: QueueStore;
   private readonly opts: SaveBatcherOptions;
   private pending: PendingSave[] = [];
-  private running = false;
+  private running = 0;
   /** Calls made and batches saved, for benches and logs. */
   readonly stats = { calls: 0, batches: 0, rows: 0 };
 
@@ -43,19 +47,19 @@ export class SaveBatcher {
   ): Promise<number> {
     return new Promise((resolve, reject) => {
       this.pending.push({ batch: { lease, chunks, embeddings, progress }, resolve, reject });
-      if (!this.running) void this.drain();
+      if (this.running < (this.opts.maxInFlight ?? 1)) void this.drain();
     });
   }
 
   private async drain(): Promise<void> {
-    this.running = true;
+    this.running++;
     try {
       while (this.pending.length > 0) {
         const call = this.takeCall();
         await this.send(call);
       }
     } finally {
-      this.running = false;
+      this.running--;
     }
   }
 
