@@ -22,7 +22,8 @@ import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.ts';
 import { assertChunksMatch, closeScenarios, DIMS, hangWhen, openScenario, referenceChunks, segmentsPayload, waitFor, workerEnv } from '../support/process-helpers.ts';
 
 const LAUNCHER = fileURLToPath(new URL('../../bin/rag-worker.mjs', import.meta.url));
-const CLI = fileURLToPath(new URL('../../src/main/cli.ts', import.meta.url));
+/** What the launcher runs: the compiled CLI when dist/ is fresh, else the sources. */
+const CLIS = [fileURLToPath(new URL('../../src/main/cli.ts', import.meta.url)), fileURLToPath(new URL('../../dist/main/cli.js', import.meta.url))];
 /** Time allowed on top of the grace period to release, close threads and connections, and exit. */
 const EXIT_MARGIN_MS = 5000;
 /** How long the provider holds the later requests of a job: the job is in flight for a while, but finishes within grace. */
@@ -157,14 +158,14 @@ class Launcher {
     }, `a log line with event ${event}`, { intervalMs: 10 });
   }
 
-  /** The worker process (the bundled Node running src/main/cli.ts), once the launcher has started it. */
+  /** The worker process (the bundled Node running the CLI), once the launcher has started it. */
   async worker(): Promise<ProcInfo> {
     const info = await waitFor(() => {
       if (this.exit) throw new Error(`the launcher exited (${JSON.stringify(this.exit)}) before a worker process appeared; stderr:\n${this.tail()}`);
       const [child] = childrenOf(this.pid);
       if (child) trackWorker(child);
       // Between fork and exec the child still shows the launcher's command line.
-      return child && cmdlineOf(child.pid).includes(CLI) ? child : undefined;
+      return child && cmdlineOf(child.pid).some((arg) => CLIS.includes(arg)) ? child : undefined;
     }, `launcher ${this.pid} to start the worker process (the CLI under the bundled Node)`);
     assert.equal(childrenOf(this.pid).length, 1, 'the launcher starts one process');
     return info;
