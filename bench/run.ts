@@ -29,7 +29,7 @@ interface Scenario {
 }
 
 const SCENARIOS: Scenario[] = [
-  { id: 'a', title: 'Rate-limited backfill', run: scenarioRateLimited, timeoutMs: { quick: 60_000, full: 20 * 60_000 } },
+  { id: 'a', title: 'Rate-limited backfill', run: scenarioRateLimited, timeoutMs: { quick: 150_000, full: 20 * 60_000 } },
   { id: 'b', title: 'Unlimited provider throughput', run: scenarioThroughput, timeoutMs: { quick: 60_000, full: 15 * 60_000 } },
   { id: 'c', title: 'Chunking throughput', run: scenarioChunking, timeoutMs: { quick: 60_000, full: 10 * 60_000 } },
   { id: 'd', title: 'Memory against transcript size', run: scenarioBigTranscript, timeoutMs: { quick: 60_000, full: 40 * 60_000 } },

@@ -11,7 +11,7 @@ export const DEFAULT_BURST_MS = 1_000;
 
 export class TokenBucket {
   private limit: number;
-  private readonly burstMs: number;
+  private burstMs: number;
   private level: number;
   private updatedAt: number;
 
@@ -56,14 +56,25 @@ export class TokenBucket {
     this.level = Math.min(this.capacity, this.level + amount);
   }
 
-  /** Adopt the provider's view: its limit, and never believe we have more left than it says. */
+  /**
+   * Adopt the provider's view: its limit, and never believe we have more left than it says. A remaining count
+   * above our capacity reveals a larger provider bucket, which we then adopt as our burst.
+   */
   sync(limit: number | undefined, remaining: number | undefined, nowMs: number): void {
     this.refill(nowMs);
     if (limit !== undefined && limit > 0 && limit !== this.limit) {
       this.level = (this.level / this.limit) * limit;
       this.limit = limit;
     }
-    if (remaining !== undefined && remaining >= 0) this.level = Math.min(this.level, remaining);
+    if (remaining !== undefined && remaining >= 0) {
+      // The provider holds more than our burst: its bucket is larger (a true per-minute bucket, say). Grow ours
+      // to what it shows, so a per-minute allowance is not left unused; it never shrinks below one second.
+      if (remaining > this.capacity) {
+        this.burstMs = Math.min(60_000, (remaining * 60_000) / this.limit);
+        this.level = Math.max(this.level, remaining);
+      }
+      this.level = Math.min(this.level, remaining);
+    }
   }
 
   /** After a 429: nothing is left until the provider's reset (or retry-after) has passed. */

@@ -318,3 +318,21 @@ describe('TokenBucket (default: a one-second burst)', () => {
     assert.ok(sent >= 150_000 * 0.98, `sent ${sent}`);
   });
 });
+
+describe('TokenBucket burst learned from headers', () => {
+  test('a remaining count above our one-second burst reveals a larger provider bucket, which becomes ours', () => {
+    const b = new TokenBucket(900_000, 0);
+    assert.equal(b.capacity, 15_000);
+    b.sync(900_000, 600_000, 0);
+    assert.equal(b.capacity, 600_000);
+    assert.equal(b.waitMs(600_000, 0), 0);
+  });
+
+  test('a provider with a one-second burst never shows more than it: the bucket stays one second', () => {
+    const b = new TokenBucket(900_000, 0);
+    b.take(10_000, 0);
+    b.sync(900_000, 12_000, 100);
+    assert.equal(b.capacity, 15_000);
+    assert.ok(b.waitMs(6_500, 100) === 0 && b.waitMs(6_600, 100) > 0, 'and a larger remaining than our level is not believed');
+  });
+});
