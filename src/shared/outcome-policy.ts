@@ -15,7 +15,6 @@
 import { retryDelayMs, type BackoffPolicy } from './backoff.ts';
 import {
   BadInputError,
-  categoryOf,
   describeBug,
   JobAbortedError,
   LeaseLostError,
@@ -69,7 +68,7 @@ export function decideOutcome(input: OutcomeInput): Outcome {
   if (error instanceof BadInputError) {
     return { kind: 'fail', detail: oneLine(error.message, secrets), category: 'bad_input', logStack: false };
   }
-  if (categoryOf(error) === 'bug' || !(error instanceof RetryableError)) {
+  if (!(error instanceof RetryableError)) {
     return { kind: 'fail', detail: oneLine(describeBug(error), secrets), category: 'bug', logStack: true };
   }
   const detail = oneLine(messageOf(error), secrets);

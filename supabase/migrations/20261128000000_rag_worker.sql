@@ -378,81 +378,36 @@ language sql stable as $$
 $$;
 
 -- The rows of a save batch (chunks as jsonb, embeddings as pgvector text literals, same order) from p_from on.
-create or replace function rag_batch_rows(p_chunks jsonb, p_embeddings text[], p_from integer)
-returns table (chunk_index integer, content text, token_count integer, segment_seq_start integer, segment_seq_end integer,
-               start_ms bigint, end_ms bigint, speakers text[], embedding text, content_hash text, metadata jsonb)
-language sql immutable as $$
-  select (r.c ->> 'chunk_index')::integer, r.c ->> 'content', (r.c ->> 'token_count')::integer,
-         (r.c ->> 'segment_seq_start')::integer, (r.c ->> 'segment_seq_end')::integer,
-         (r.c ->> 'start_ms')::bigint, (r.c ->> 'end_ms')::bigint,
-         coalesce(array(select jsonb_array_elements_text(r.c -> 'speakers')), '{}'),
-         e.embedding, r.c ->> 'content_hash', coalesce(r.c -> 'metadata', '{}'::jsonb)
-    from jsonb_array_elements(p_chunks) with ordinality as r(c, ord)
-    join unnest(p_embeddings) with ordinality as e(embedding, ord) on e.ord = r.ord
-   where (r.c ->> 'chunk_index')::integer >= p_from;
-$$;
+drop function if exists rag_batch_rows(jsonb, text[], integer);
 
 -- Save a batch of chunks and the job's progress in one transaction, only while the caller holds the lease.
 -- p_chunks: jsonb array of {chunk_index, content, token_count, segment_seq_start, segment_seq_end, start_ms,
 -- end_ms, speakers, content_hash, metadata}; p_embeddings: pgvector text literals, same order.
 -- Batches must arrive in order: the first new chunk_index must equal chunks_done. Chunks below chunks_done
 -- (a batch resent after a lost acknowledgement) are ignored. Returns the new chunks_done.
+-- One job's batch through rag_save_chunk_batches: the checks and the insert live there.
 create or replace function rag_save_chunks(
   p_job_id uuid, p_worker_id text, p_lease_token uuid, p_embedding_model text,
   p_chunks jsonb, p_embeddings text[], p_segments_done integer, p_tokens_embedded bigint, p_chunks_reused integer default 0)
 returns integer
 language plpgsql as $$
 declare
-  j rag_ingestion_queue;
-  v_first integer;
-  v_inserted integer;
+  r record;
 begin
-  j := rag_fenced_job(p_job_id, p_worker_id, p_lease_token);
   if jsonb_array_length(p_chunks) <> coalesce(array_length(p_embeddings, 1), 0) then
     raise exception 'rag_save_chunks: % chunks but % embeddings', jsonb_array_length(p_chunks), coalesce(array_length(p_embeddings, 1), 0);
   end if;
-  select min((c.value ->> 'chunk_index')::integer) into v_first
-    from jsonb_array_elements(p_chunks) c
-   where (c.value ->> 'chunk_index')::integer >= j.chunks_done;
-  if v_first is null then
-    return j.chunks_done;  -- everything in this batch was already saved
+  select * into r from rag_save_chunk_batches(p_worker_id, p_embedding_model,
+    jsonb_build_array(jsonb_build_object('job_id', p_job_id, 'lease_token', p_lease_token, 'offset', 0, 'chunks', p_chunks,
+                                         'segments_done', p_segments_done, 'tokens_embedded', p_tokens_embedded,
+                                         'chunks_reused', coalesce(p_chunks_reused, 0))),
+    p_embeddings);
+  if r.error_code = 'RW001' then
+    raise exception using errcode = 'RW001', message = r.error_message;
+  elsif r.error_code is not null then
+    raise exception '%', r.error_message;
   end if;
-  if v_first <> j.chunks_done then
-    raise exception 'rag_save_chunks: job % expects chunk_index % next, got %', p_job_id, j.chunks_done, v_first;
-  end if;
-  if exists (select 1 from (
-               select (c.value ->> 'chunk_index')::integer as idx,
-                      row_number() over (order by (c.value ->> 'chunk_index')::integer) - 1 as pos
-                 from jsonb_array_elements(p_chunks) c
-                where (c.value ->> 'chunk_index')::integer >= j.chunks_done) n
-             where n.idx <> j.chunks_done + n.pos) then
-    raise exception 'rag_save_chunks: job % batch has a gap or a duplicate in chunk_index (must be consecutive from %)', p_job_id, j.chunks_done;
-  end if;
-
-  if j.publish_mode = 'direct' then
-    insert into rag_chunks (document_id, version, chunk_index, content, token_count, segment_seq_start, segment_seq_end,
-                            start_ms, end_ms, speakers, embedding, embedding_model, content_hash, metadata, job_id)
-    select j.document_id, j.version, r.chunk_index, r.content, r.token_count, r.segment_seq_start, r.segment_seq_end,
-           r.start_ms, r.end_ms, r.speakers, r.embedding::vector, p_embedding_model, r.content_hash, r.metadata, p_job_id
-      from rag_batch_rows(p_chunks, p_embeddings, j.chunks_done) r;
-  else
-    insert into rag_chunk_staging (job_id, chunk_index, content, token_count, segment_seq_start, segment_seq_end,
-                                   start_ms, end_ms, speakers, embedding, embedding_model, content_hash, metadata)
-    select p_job_id, r.chunk_index, r.content, r.token_count, r.segment_seq_start, r.segment_seq_end,
-           r.start_ms, r.end_ms, r.speakers, r.embedding::vector, p_embedding_model, r.content_hash, r.metadata
-      from rag_batch_rows(p_chunks, p_embeddings, j.chunks_done) r;
-  end if;
-  get diagnostics v_inserted = row_count;
-
-  update rag_ingestion_queue
-     set chunks_done = j.chunks_done + v_inserted,
-         segments_done = greatest(segments_done, p_segments_done),
-         -- a resent batch that was partly saved counts only its new share of tokens
-         tokens_embedded = tokens_embedded + (p_tokens_embedded * v_inserted / greatest(jsonb_array_length(p_chunks), 1)),
-         chunks_reused = chunks_reused + coalesce(p_chunks_reused, 0),
-         lease_expires_at = greatest(lease_expires_at, now() + make_interval(secs => coalesce(lease_seconds, 30))), updated_at = now()
-   where id = p_job_id;
-  return j.chunks_done + v_inserted;
+  return r.chunks_done;
 end $$;
 
 -- Save one batch for each of several jobs of one worker in one transaction, with one INSERT per destination table:
@@ -475,6 +430,18 @@ declare
   v_from integer[] := '{}';
   v_seen uuid[] := '{}';
 begin
+  -- The embeddings are the batches' chunks in order: each batch's offset is the chunk count of the batches before it.
+  if exists (select 1 from (
+               select (x.value ->> 'offset')::integer as off,
+                      coalesce(sum(jsonb_array_length(x.value -> 'chunks')) over (order by x.ord rows between unbounded preceding and 1 preceding), 0) as expected
+                 from jsonb_array_elements(p_batches) with ordinality as x(value, ord)) o
+             where o.off is distinct from o.expected::integer)
+     or (select coalesce(sum(jsonb_array_length(x.value -> 'chunks')), 0) from jsonb_array_elements(p_batches) x)
+        <> coalesce(array_length(p_embeddings, 1), 0) then
+    raise exception 'rag_save_chunk_batches: % chunks but % embeddings, or an offset out of step with the batches',
+      (select coalesce(sum(jsonb_array_length(x.value -> 'chunks')), 0) from jsonb_array_elements(p_batches) x),
+      coalesce(array_length(p_embeddings, 1), 0);
+  end if;
   -- in job id order, so that two workers' calls lock their (distinct) rows without deadlock-prone interleaving
   for b in select x.value as batch, (x.value ->> 'job_id')::uuid as id, x.ord
              from jsonb_array_elements(p_batches) with ordinality as x(value, ord) order by (x.value ->> 'job_id')::uuid, x.ord
@@ -502,9 +469,14 @@ begin
                from jsonb_array_elements(b.batch -> 'chunks') c
               where (c.value ->> 'chunk_index')::integer >= j.chunks_done) n
            where n.idx <> j.chunks_done + n.pos) into v_gap;
-    if v_first <> j.chunks_done or v_gap then
+    if v_first <> j.chunks_done then
       return query select b.id, null::integer, 'RW002'::text,
-        format('rag_save_chunk_batches: job %s expects consecutive chunk_index from %s, got a batch from %s', b.id, j.chunks_done, v_first);
+        format('rag_save_chunks: job %s expects chunk_index %s next, got %s', b.id, j.chunks_done, v_first);
+      continue;
+    end if;
+    if v_gap then
+      return query select b.id, null::integer, 'RW002'::text,
+        format('rag_save_chunks: job %s batch has a gap or a duplicate in chunk_index (must be consecutive from %s)', b.id, j.chunks_done);
       continue;
     end if;
     v_batches := v_batches || b.ord::integer;

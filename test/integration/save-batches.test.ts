@@ -102,6 +102,22 @@ for (const kind of BACKENDS) {
       assert.equal((await b.store.getJob(other.job.id))!.chunks_done, 2, 'only the first of the two batches was saved');
     });
 
+    it('embeddings that do not line up with the batches refuse the whole call (no chunk gets another chunk\'s vector)', async () => {
+      const x = await started('short-a');
+      const y = await started('short-b');
+      const cx = makeChunks(2, { tag: 'short-a' });
+      const cy = makeChunks(2, { tag: 'short-b' });
+      await assert.rejects(
+        b.store.saveChunkBatches('w-batch', MODEL, [
+          { lease: x.lease, chunks: cx, embeddings: embeddingsFor(cx).slice(0, 1), progress: progress(2) },
+          { lease: y.lease, chunks: cy, embeddings: embeddingsFor(cy), progress: progress(2) },
+        ]),
+        /4 chunks but 3 embeddings/,
+      );
+      assert.equal((await b.store.getJob(x.job.id))!.chunks_done, 0);
+      assert.equal((await b.store.getJob(y.job.id))!.chunks_done, 0);
+    });
+
     it('a re-ingestion goes to staging and publishes on completion; a first ingestion writes in place', async () => {
       const doc = docId('reingest');
       await ingest(b.store, { documentId: doc, chunks: makeChunks(2, { tag: 'v1' }) });

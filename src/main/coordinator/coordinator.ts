@@ -232,7 +232,7 @@ export class Coordinator extends EventEmitter {
       abortReason: controller.signal.aborted ? controller.signal.reason : undefined,
       attempts: job.attempts,
       limits: {
-        maxAttempts: job.max_attempts ?? this.opts.maxAttempts,
+        maxAttempts: this.maxAttemptsOf(job),
         backoff: { baseMs: this.opts.retryBaseMs, maxMs: this.opts.retryMaxMs },
         secrets: this.opts.secrets,
       },
@@ -240,6 +240,11 @@ export class Coordinator extends EventEmitter {
       random: this.opts.random,
     });
     await this.carryOut(outcome, entry, error, log);
+  }
+
+  /** The job's own max_attempts, or the worker's RAG_MAX_ATTEMPTS. */
+  private maxAttemptsOf(job: JobRow): number {
+    return job.max_attempts ?? this.opts.maxAttempts;
   }
 
   /** Performs an outcome: the SQL transition, the summary, one log line and one event. */
@@ -263,7 +268,7 @@ export class Coordinator extends EventEmitter {
       case 'retry':
       case 'fail': {
         const retryInMs = outcome.kind === 'retry' ? outcome.delayMs : null;
-        const maxAttempts = job.max_attempts ?? this.opts.maxAttempts;
+        const maxAttempts = this.maxAttemptsOf(job);
         const status = await db('fail', () => this.store.failJob(lease, outcome.detail, outcome.category, retryInMs, maxAttempts));
         if (outcome.kind === 'fail' && outcome.logStack) log.error('Unexpected error (a bug in rag-worker)', { event: 'bug', stack: (error as Error)?.stack ?? String(error) });
         if (status === 'cancelled') {

@@ -17,7 +17,7 @@ import { withDbRetry } from './db-retry.ts';
 
 export interface RunnerDeps {
   store: QueueStore;
-  /** Saves of all jobs, coalesced into one call at a time. */
+  /** Saves of all jobs in flight, coalesced into a few calls (group commit). */
   saver: SaveBatcher;
   pool: ChunkPool;
   scheduler: EmbeddingScheduler;
@@ -128,7 +128,7 @@ async function pipeline(
   try {
     for await (const cut of stream.batches()) {
       // A resumed job skips what an earlier attempt saved (the thread cuts the same chunks again).
-      const batch = cut[cut.length - 1].index < resumeFrom ? [] : cut.filter((c) => c.index >= resumeFrom);
+      const batch = cut.filter((c) => c.index >= resumeFrom);
       if (batch.length === 0) continue;
       const p = embedBatch(batch);
       p.catch(() => {}); // observed in order by saveOldest; this only silences the ones never reached
