@@ -43,6 +43,7 @@ export async function openDatabase(config: Config, logger: Logger): Promise<SqlC
       maxConnections: config.maxConcurrentJobs + EXTRA_JOB_CONNECTIONS,
       logger,
       applicationName: `rag-worker ${config.workerId}`,
+      backendWarmupBytes: config.pgHeapWarmupMb * 1024 * 1024,
     });
   }
   return createPgliteClient(config.dataDir);

@@ -69,6 +69,12 @@ export const SETTINGS = {
   providerRetries: { env: 'RAG_PROVIDER_RETRIES', default: '6', schema: int(0, 100), doc: 'Retries of one provider request on transient failures (5xx, network, timeouts, malformed answers) before the job attempt fails and is re-queued with backoff. 429s are waited out and never count.' },
   pollIntervalMs: { env: 'RAG_POLL_INTERVAL_MS', default: '10000', schema: int(50, 3_600_000), doc: 'How often an idle worker polls the queue (LISTEN/NOTIFY wakes it sooner on a direct connection).' },
   listen: { env: 'RAG_LISTEN', default: 'true', schema: bool, doc: 'Wake on NOTIFY from the queue (direct connections). false: poll only (e.g. behind a transaction-mode pooler).' },
+  pgHeapWarmupMb: {
+    env: 'RAG_PG_HEAP_WARMUP_MB',
+    default: '8',
+    schema: int(0, 32, "(glibc raises its mmap threshold for freed blocks of at most 32 MB)"),
+    doc: "Once per job connection, allocate and free this many MB in the PostgreSQL backend, raising glibc malloc's mmap threshold there so pgvector's HNSW inserts reuse heap memory instead of page-faulting fresh blocks for every row (halved the save CPU in bench f). A backend may keep up to twice this much free heap. 0: off.",
+  },
   maxConcurrentJobs: { env: 'RAG_MAX_CONCURRENT_JOBS', default: '4', schema: int(1, 1000), doc: 'Jobs processed at once by this worker.' },
   threads: { env: 'RAG_THREADS', default: '', schema: optionalInt(1, 256), doc: 'Chunking threads (empty: os.availableParallelism()).' },
   workerId: { env: 'RAG_WORKER_ID', default: '', schema: optionalText, doc: 'Name of this worker in the queue (empty: host-pid-random).' },

@@ -150,6 +150,29 @@ describe('control lane: lease upkeep never waits behind job queries', () => {
   });
 });
 
+describe('backend heap warm-up (RAG_PG_HEAP_WARMUP_MB)', () => {
+  const warmup = (sql: SqlClient) => sql.query<{ v: string | null }>("select current_setting('rag_worker.heap_warmup', true) as v");
+
+  test('every new job connection runs it once, before its first statement; the control lane does not', async () => {
+    const sql = track(createPgClient({ connectionString: db.url, maxConnections: 2, backendWarmupBytes: 8 * 1024 * 1024 }));
+    // Two connections at once: both were warmed before answering.
+    const [a, b] = await Promise.all([
+      sql.query<{ v: string; pid: number }>("select current_setting('rag_worker.heap_warmup', true) as v, pg_backend_pid() as pid, pg_sleep(0.2)"),
+      sql.query<{ v: string; pid: number }>("select current_setting('rag_worker.heap_warmup', true) as v, pg_backend_pid() as pid, pg_sleep(0.2)"),
+    ]);
+    assert.notEqual(a[0].pid, b[0].pid);
+    assert.equal(a[0].v, String(8 * 1024 * 1024));
+    assert.equal(b[0].v, String(8 * 1024 * 1024));
+    const control = await sql.query<{ v: string | null }>("select current_setting('rag_worker.heap_warmup', true) as v", [], { lane: 'control' });
+    assert.equal(control[0].v, null);
+  });
+
+  test('0 (off): nothing runs', async () => {
+    const sql = track(createPgClient({ connectionString: db.url, maxConnections: 1, backendWarmupBytes: 0 }));
+    assert.equal((await warmup(sql))[0].v, null);
+  });
+});
+
 describe('error classification by structure', () => {
   test('nothing listens: DatabaseConnectionError (ECONNREFUSED) naming DATABASE_URL and host:port, password hidden', async () => {
     const port = await freePort();

@@ -154,7 +154,8 @@ describe('packing', () => {
   });
 
   test('concurrency limits the requests in flight', async () => {
-    const { clock, provider, scheduler } = setup({ batchSize: 1, concurrency: 3 }, () => 'hold');
+    // A configured limit (far away): no slow start, so the fan-out is the concurrency's.
+    const { clock, provider, scheduler } = setup({ batchSize: 1, concurrency: 3, rpm: 1_000_000 }, () => 'hold');
     const a = watch(scheduler.embed('A', 0, items('a', 5)));
     await clock.advance(0);
     assert.equal(provider.calls.length, 3);
@@ -216,6 +217,32 @@ describe('rate limits', () => {
     assert.ok(provider.calls.every((c) => c.at === 0));
   });
 
+  test('slow start: with no limits configured the first request goes alone; its headers pace the fan-out after it', async () => {
+    // A bucket of 1,000 tokens shown by the first answer: 4 requests of 400 tokens at once would overrun it.
+    const snapshot: RateLimitSnapshot = { limitTokens: 60_000, remainingTokens: 600 };
+    const { clock, provider, scheduler } = setup({ batchSize: 1, concurrency: 4, burstMs: 1_000 }, (inputs, n) => (n === 1 ? 'hold' : { vectors: inputs.map(vec), rateLimit: snapshot }));
+    const a = watch(scheduler.embed('A', 0, items('a', 5, 400)));
+    await clock.advance(0);
+    assert.equal(provider.calls.length, 1, 'nothing known yet: one request');
+    await clock.advance(5_000);
+    assert.equal(provider.calls.length, 1, 'still waiting for the first answer');
+    provider.calls[0].settle({ vectors: provider.calls[0].inputs.map(vec), rateLimit: { limitTokens: 60_000, remainingTokens: 600 } });
+    await clock.advance(0);
+    assert.deepEqual(scheduler.limits(), { rpm: undefined, tpm: 60_000 });
+    assert.equal(provider.calls.length, 2, '600 tokens left in the bucket: one more 400-token request now, not four');
+    await clock.advance(60_000);
+    assert.equal(a.state, 'fulfilled');
+    assert.equal(scheduler.stats.rateLimited, 0);
+  });
+
+  test('slow start ends with any answer: without rate-limit headers the full concurrency applies', async () => {
+    const { clock, provider, scheduler } = setup({ batchSize: 1, concurrency: 3 }, (inputs, n) => (n === 1 ? undefined : 'hold'));
+    watch(scheduler.embed('A', 0, items('a', 6)));
+    await clock.advance(0);
+    assert.equal(provider.calls.length, 4, 'the first answered at once; then three in flight');
+    assert.equal(scheduler.requestsInFlight, 3);
+  });
+
   test('limits are learned from the rate-limit snapshot of a successful answer', async () => {
     const snapshot: RateLimitSnapshot = { limitRequests: 2, remainingRequests: 0, limitTokens: 1_000_000, remainingTokens: 999_990 };
     const { clock, provider, scheduler } = setup({ batchSize: 1 }, (inputs) => ({ vectors: inputs.map(vec), rateLimit: snapshot }));
@@ -266,7 +293,7 @@ describe('rate limits', () => {
 
 describe('retries', () => {
   test('a 429 with retryAfterMs pauses every request until then, then retries', async () => {
-    const { clock, provider, scheduler } = setup({ batchSize: 2, concurrency: 3 }, (inputs, n) => (n <= 3 ? 'hold' : undefined));
+    const { clock, provider, scheduler } = setup({ batchSize: 2, concurrency: 3, rpm: 1_000_000 }, (inputs, n) => (n <= 3 ? 'hold' : undefined));
     const a = watch(scheduler.embed('A', 0, items('a', 8)));
     const b = watch(scheduler.embed('B', 0, items('b', 2)));
     await clock.advance(0);
@@ -398,7 +425,7 @@ describe('bad input and worker-fatal errors', () => {
   });
   test('after a worker-fatal error, a request still in flight that fails settles its items too', async () => {
     const fatal = new WorkerFatalError('embedding model not found (404): check RAG_EMBEDDING_MODEL');
-    const { clock, provider, scheduler } = setup({ batchSize: 2, concurrency: 2 }, () => 'hold');
+    const { clock, provider, scheduler } = setup({ batchSize: 2, concurrency: 2, rpm: 1_000_000 }, () => 'hold');
     const a = watch(scheduler.embed('A', 0, items('a', 2)));
     const b = watch(scheduler.embed('B', 0, items('b', 2)));
     assert.equal(provider.calls.length, 2);

@@ -2,7 +2,8 @@
  * The embedding scheduler: one per worker, shared by every job in flight (ARCHITECTURE principle 5).
  * - packs chunks of all jobs into requests (RAG_EMBEDDING_BATCH inputs, ≤ 300,000 tokens, ≤ the TPM bucket);
  * - paces them with per-minute token buckets for requests and tokens, seeded from settings and adapted from
- *   x-ratelimit-* headers and 429s, and with a concurrency limit;
+ *   x-ratelimit-* headers and 429s, and with a concurrency limit; with no limits configured, the first request
+ *   goes alone, so its answer's headers size the rest before anything can overrun the provider's bucket;
  * - is fair: higher priority first, then round-robin across jobs, so one huge job does not starve small ones;
  * - treats rate limiting as backpressure: a 429 pauses sending (retry-after honoured) and never counts as a
  *   failed try, however long the provider throttles; a request the provider calls too large, or one refused
@@ -93,6 +94,8 @@ export class EmbeddingScheduler {
   /** 429s in a row without a success in between. */
   private refusedInARow = 0;
   private acceptedSinceShrink = 0;
+  /** Whether the provider has answered any request yet (until then, without configured limits, one at a time). */
+  private answered = false;
   readonly stats: SchedulerStats = { requests: 0, inputs: 0, tokens: 0, rateLimited: 0, retries: 0, failedRequests: 0 };
 
   constructor(options: SchedulerOptions) {
@@ -187,7 +190,12 @@ export class EmbeddingScheduler {
   private pump(): void {
     if (this.fatal || this.closed) return;
     const paced = this.opts.provider.remote;
-    while (this.inFlight < this.opts.concurrency) {
+    // Slow start: with nothing known about the provider's limits, a first fan-out of `concurrency` requests can
+    // overrun its bucket before any header has told us its size. One request first; its answer (headers, or a
+    // 429's) seeds the buckets, and then the full concurrency applies.
+    const unknownLimits = paced && !this.answered && !this.rpm && !this.tpm;
+    const concurrency = unknownLimits ? 1 : this.opts.concurrency;
+    while (this.inFlight < concurrency) {
       const now = this.opts.clock.now();
       if (paced && now < this.pausedUntil) return this.wakeAt(this.pausedUntil);
       const batch = this.pickBatch(now);
@@ -290,6 +298,7 @@ export class EmbeddingScheduler {
         (error) => this.onFailure(items, tokens, error),
       )
       .finally(() => {
+        this.answered = true;
         for (const p of items) this.sending.delete(p);
         this.inFlight--;
         this.pump();
