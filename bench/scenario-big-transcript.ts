@@ -8,7 +8,7 @@
  * which are read from the worker's JSON log lines.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -18,8 +18,10 @@ import { DIMENSIONS, MODEL, round, withCleanup, type BenchContext } from './harn
 import { metric, type ScenarioResult } from './report.ts';
 import { generateTranscript } from './synthetic-transcripts.ts';
 
-const DIST_CLI = fileURLToPath(new URL('../dist/main/cli.js', import.meta.url));
-const CLI = existsSync(DIST_CLI) ? DIST_CLI : fileURLToPath(new URL('../src/main/cli.ts', import.meta.url));
+// As users run it (`npx rag-worker start`): the launcher, which runs dist/ when fresh and re-runs `start` with a
+// small young generation.
+const CLI = fileURLToPath(new URL('../bin/rag-worker.mjs', import.meta.url));
+const DIST_FRESH = existsSync(fileURLToPath(new URL('../dist/main/cli.js', import.meta.url)));
 const PROBE = fileURLToPath(new URL('./memory-probe.ts', import.meta.url));
 const TIME = '/usr/bin/time';
 
@@ -39,13 +41,15 @@ function readProcKb(pid: number, field: 'VmHWM'): number | null {
   }
 }
 
-function childPid(pid: number): number | null {
+/** pid and every process below it (the launcher's worker process is a child of the launcher). */
+function processTree(pid: number): number[] {
+  let kids: number[] = [];
   try {
-    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-    return kids.length > 0 ? Number(kids[0]) : null;
+    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
   } catch {
-    return null;
+    // gone
   }
+  return [pid, ...kids.flatMap(processTree)];
 }
 
 interface Probe {
@@ -72,7 +76,7 @@ async function runWorkerProcess(env: Record<string, string>): Promise<ChildRun> 
   const dir = mkdtempSync(`${os.tmpdir()}/rag-bench-d-`);
   const timeFile = `${dir}/time.txt`;
   const useTime = existsSync(TIME);
-  const args = ['--import', PROBE, CLI, 'start', '--once'];
+  const args = [CLI, 'start', '--once'];
   const started = performance.now();
   const child = useTime
     ? spawn(TIME, ['-v', '-o', timeFile, process.execPath, ...args], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] })
@@ -81,18 +85,17 @@ async function runWorkerProcess(env: Record<string, string>): Promise<ChildRun> 
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (d: string) => (stderr += d));
   let hwm: number | null = null;
-  let nodePid: number | null = useTime ? null : child.pid!;
   const sampler = setInterval(() => {
-    nodePid ??= childPid(child.pid!);
-    if (nodePid === null) return;
-    const h = readProcKb(nodePid, 'VmHWM');
-    if (h !== null) hwm = Math.max(hwm ?? 0, h);
+    for (const pid of processTree(child.pid!)) {
+      const h = readProcKb(pid, 'VmHWM');
+      if (h !== null) hwm = Math.max(hwm ?? 0, h);
+    }
   }, 100);
   const exitCode = await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   clearInterval(sampler);
   const wallMs = performance.now() - started;
   let peakKb: number | null = hwm;
-  let peakHow = 'sampled /proc VmHWM every 100 ms';
+  let peakHow = 'sampled /proc VmHWM of every process every 100 ms';
   if (useTime && existsSync(timeFile)) {
     const m = readFileSync(timeFile, 'utf8').match(/Maximum resident set size \(kbytes\):\s*(\d+)/);
     if (m) {
@@ -238,8 +241,9 @@ async function runSize(ctx: BenchContext, label: string, segments: number, repea
       RAG_EMBEDDING_DIMENSIONS: String(DIMENSIONS),
       RAG_LOG_FORMAT: 'json',
       RAG_LOG_LEVEL: 'info',
-      // What-if runs (e.g. a heap cap): BENCH_D_NODE_OPTIONS becomes the worker's NODE_OPTIONS; recorded in params.
-      ...(process.env.BENCH_D_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_D_NODE_OPTIONS } : {}),
+      // The probe in every process (launcher and worker) and thread. What-if runs (e.g. a heap cap):
+      // BENCH_D_NODE_OPTIONS is added to the worker's NODE_OPTIONS; recorded in params.
+      NODE_OPTIONS: [`--import=${PROBE}`, process.env.BENCH_D_NODE_OPTIONS ?? ''].join(' ').trim(),
     };
     const monitor = watchLease(c);
     const run = await runWorkerProcess(env);
@@ -248,6 +252,11 @@ async function runSize(ctx: BenchContext, label: string, segments: number, repea
       'select status, chunks_total, error_detail from rag_ingestion_queue',
     )).rows[0];
     const ph = phases(run.logs);
+    // BENCH_D_TRACE=<dir>: the memory probe's samples and the worker's events of this run, for a timeline.
+    if (process.env.BENCH_D_TRACE) {
+      const events = run.logs.filter((l) => l.event).map((l) => ({ at: Date.parse(l.time), event: l.event }));
+      writeFileSync(`${process.env.BENCH_D_TRACE}/d-${label.replace(/\W+/g, '-')}.json`, JSON.stringify({ label, probes: run.probes, events }, null, 1));
+    }
     if (run.exitCode !== 0) ctx.log(`d: worker exited ${run.exitCode}: ${run.stderrTail}`);
     return {
       label,
@@ -278,6 +287,10 @@ export async function scenarioBigTranscript(ctx: BenchContext): Promise<Scenario
         ['100k segments', 100_000, 1, 350],
         ['50 MB payload', 25_000, 4, 500],
       ];
+  // BENCH_D_SIZES=100k,50: only the sizes whose label starts with one of these (what-if runs).
+  const only = process.env.BENCH_D_SIZES?.split(',').map((x) => x.trim()).filter(Boolean);
+  const chosen = only ? sizes.filter(([label]) => only.some((o) => label.startsWith(o))) : sizes;
+  sizes.splice(0, sizes.length, ...chosen);
   const runs: SizeRun[] = [];
   for (const [label, segments, repeat] of sizes) {
     const r = await runSize(ctx, label, segments, repeat);
@@ -300,7 +313,7 @@ export async function scenarioBigTranscript(ctx: BenchContext): Promise<Scenario
     elapsedMs: performance.now() - started,
     metrics,
     notes: [
-      `one transcript per run as segment JSON; \`${CLI.endsWith('.js') ? 'node dist/main/cli.js' : 'node src/main/cli.ts'} start --once\` as a child process, default settings; peak RSS: the kernel's maxrss of the process (threads included).`,
+      `one transcript per run as segment JSON; \`node bin/rag-worker.mjs start --once\` (the launcher, running ${DIST_FRESH ? 'dist/' : 'src/'}; it re-runs \`start\` with --max-semi-space-size=4) as a child process, default settings; peak RSS: the kernel's maxrss of the largest process (threads included).`,
     ],
   };
 }

@@ -216,5 +216,7 @@ export function describeRuntime(rt: Runtime): Record<string, unknown> {
     tokenizer: encodingForModel(rt.provider.model),
     threads: rt.pool.threads,
     maxConcurrentJobs: rt.config.maxConcurrentJobs,
+    // V8 flags of this process (the launcher gives `start` a small young generation; NODE_OPTIONS may add more).
+    nodeFlags: process.execArgv.filter((arg) => arg.startsWith('--max')),
   };
 }

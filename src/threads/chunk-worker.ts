@@ -83,6 +83,8 @@ export async function streamChunks(task: ChunkStreamTask): Promise<ChunkStreamRe
   const credits = creditGate(port, task.window);
   try {
     const { parsed, signature } = prepare(task);
+    // The task object lives as long as this (job-long) task: let go of the payload text it carries.
+    task.payload = undefined;
     const head: ChunkStreamMessage = { type: 'head', format: parsed.format, segmentsTotal: parsed.segments.length, signature, warnings: parsed.warnings };
     port.postMessage(head);
     let batch: Chunk[] = [];
@@ -93,7 +95,7 @@ export async function streamChunks(task: ChunkStreamTask): Promise<ChunkStreamRe
       port.postMessage({ type: 'chunks', bytes } satisfies ChunkStreamMessage, [bytes.buffer as ArrayBuffer]);
       batch = [];
     };
-    for (const chunk of chunkSegmentsIter(parsed.segments, task.options, counterFor(task.options.encoding))) {
+    for (const chunk of chunkSegmentsIter(consume(parsed.segments), task.options, counterFor(task.options.encoding))) {
       batch.push(chunk);
       total++;
       if (batch.length >= task.batchSize) await flush();
@@ -112,6 +114,16 @@ export async function streamChunks(task: ChunkStreamTask): Promise<ChunkStreamRe
 }
 
 class StreamClosedError extends Error {}
+
+/** Iterates an array while emptying it, so each segment can be collected once it has been chunked. */
+function* consume<T>(items: T[]): Generator<T, void, undefined> {
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
+    (items as (T | undefined)[])[i] = undefined;
+    yield item;
+  }
+  items.length = 0;
+}
 
 /** Credits posted by the consumer; take() waits for one. The consumer closing its end ends the stream. */
 function creditGate(port: MessagePort, initial: number) {

@@ -122,11 +122,14 @@ class Launcher {
   private stderr = '';
   /** The structured `event` fields of the JSON log lines so far (stderr is shared by launcher and worker). */
   private readonly events: string[] = [];
+  /** The JSON log lines so far, parsed. */
+  readonly logLines: Record<string, unknown>[] = [];
   private partial = '';
 
-  constructor(args: string[], env: NodeJS.ProcessEnv) {
+  /** node: the Node that runs the launcher (default: the old one, whose launcher always re-runs the CLI). */
+  constructor(args: string[], env: NodeJS.ProcessEnv, node = OLD_NODE!.path) {
     // Its own process group (and session), as a shell puts a job: process.kill(-pid) then acts like a terminal's Ctrl-C.
-    this.child = spawn(OLD_NODE!.path, [LAUNCHER, ...args], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(node, [LAUNCHER, ...args], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     this.pid = this.child.pid!;
     this.child.stdout!.resume();
     this.child.stderr!.setEncoding('utf8').on('data', (d: string) => this.onStderr(d));
@@ -141,8 +144,9 @@ class Launcher {
     this.partial = lines.pop() ?? '';
     for (const raw of lines) {
       try {
-        const event = (JSON.parse(raw) as { event?: unknown }).event;
-        if (typeof event === 'string') this.events.push(event);
+        const line = JSON.parse(raw) as Record<string, unknown>;
+        this.logLines.push(line);
+        if (typeof line.event === 'string') this.events.push(line.event);
       } catch {
         // not a JSON log line
       }
@@ -366,4 +370,26 @@ test('exit codes pass through the launcher: 128+n for a worker killed by signal 
   assert.deepEqual(await missing.waitForExit(15_000), { code: 1, signal: null }, missing.tail());
   const usage = new Launcher(['no-such-command'], env);
   assert.deepEqual(await usage.waitForExit(15_000), { code: 2, signal: null }, usage.tail());
+});
+
+test('on Node 24, `start` is re-run in a child with a small young generation unless NODE_OPTIONS sets one; short commands stay in the launcher', { skip: existsSync('/proc/self/stat') ? false : 'needs /proc (Linux)' }, async () => {
+  const { db } = await openScenario();
+  const env = workerEnv(db, openai, { RAG_WORKER_ID: 'rag-test-launcher-heap' });
+  const flagsOf = (l: Launcher) => l.logLines.find((line) => line.event === 'worker_ready')?.nodeFlags;
+
+  const start = new Launcher(['start'], env, process.execPath);
+  const worker = await start.worker();
+  assert.ok(cmdlineOf(worker.pid).includes('--max-semi-space-size=4'), cmdlineOf(worker.pid).join(' '));
+  await start.waitForEvent('worker_ready');
+  assert.deepEqual(flagsOf(start), ['--max-semi-space-size=4']);
+  process.kill(start.pid, 'SIGTERM');
+  assert.deepEqual(await start.waitForExit(15_000), { code: 0, signal: null }, start.tail());
+
+  // A size chosen in NODE_OPTIONS wins: no re-run, the worker is the launcher's own process.
+  const chosen = new Launcher(['start', '--once'], { ...env, NODE_OPTIONS: '--max-semi-space-size=8' }, process.execPath);
+  assert.deepEqual(await chosen.waitForExit(30_000), { code: 0, signal: null }, chosen.tail());
+  assert.deepEqual(flagsOf(chosen), []);
+
+  const status = new Launcher(['status', '--json'], env, process.execPath);
+  assert.deepEqual(await status.waitForExit(15_000), { code: 0, signal: null }, status.tail());
 });

@@ -7,6 +7,9 @@ import type { LexicalEmbedRunner } from '../providers/local-provider.ts';
 // The thread entry next to this module: compiled JavaScript in dist/, or the TypeScript source when run from src/.
 const WORKER_FILE = new URL(`../../threads/chunk-worker${import.meta.url.endsWith('.js') ? '.js' : '.ts'}`, import.meta.url).href;
 
+/** Young generation of each chunking thread (three semi-spaces' worth: 4 MB each, as the launcher gives `start`). */
+export const THREAD_YOUNG_GENERATION_MB = 12;
+
 export class ChunkPool implements LexicalEmbedRunner {
   private readonly pool: Piscina;
 
@@ -19,6 +22,9 @@ export class ChunkPool implements LexicalEmbedRunner {
       minThreads: 0,
       maxThreads: threads,
       idleTimeout: Number.POSITIVE_INFINITY,
+      // V8 grows a busy isolate's young generation up to 64 MB per semi-space; a thread's live set is a few MB
+      // (the job's segments are in old space), so a small young generation keeps that growth out of peak RSS.
+      resourceLimits: { maxYoungGenerationSizeMb: THREAD_YOUNG_GENERATION_MB },
     });
   }
 
