@@ -1,10 +1,16 @@
 /**
  * Raw bulk insert of precomputed chunk rows (precomputed vector literals) into rag_chunks: the ceiling the
  * worker's end-to-end rate is compared with in scenario b. Two ways, both timed: COPY through psql's \copy
- * (CSV on stdin) and multi-row INSERT … SELECT FROM unnest($arrays) in one transaction.
+ * (CSV on stdin) and multi-row INSERT … SELECT FROM unnest($arrays) in one transaction; each session first gets the
+ * backend heap warm-up the worker's job connections get (pg-client.ts backendWarmupSql), untimed, so both sides
+ * insert into HNSW at the same per-row cost.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import pg from 'pg';
+import { SETTINGS } from '../src/shared/config.ts';
+import { backendWarmupSql } from '../src/main/stores/pg-client.ts';
+
+const WARMUP_BYTES = Number(SETTINGS.pgHeapWarmupMb.default) * 1024 * 1024;
 
 export interface ChunkRow {
   document_id: string;
@@ -65,7 +71,7 @@ export async function copyRows(databaseUrl: string, rows: readonly ChunkRow[], p
 
 function psqlCopy(databaseUrl: string, csv: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const child = spawn('psql', [databaseUrl, '-v', 'ON_ERROR_STOP=1', '-q', '-c', `\\copy rag_chunks (${COLUMNS.join(', ')}) from stdin with (format csv)`], {
+    const child = spawn('psql', [databaseUrl, '-v', 'ON_ERROR_STOP=1', '-q', '-c', backendWarmupSql(WARMUP_BYTES), '-c', `\\copy rag_chunks (${COLUMNS.join(', ')}) from stdin with (format csv)`], {
       stdio: ['pipe', 'ignore', 'pipe'],
     });
     let err = '';
@@ -81,6 +87,8 @@ export async function insertRows(databaseUrl: string, rows: readonly ChunkRow[],
   const c = new pg.Client({ connectionString: databaseUrl });
   await c.connect();
   try {
+    // The same backend heap warm-up the worker's job connections get (RAG_PG_HEAP_WARMUP_MB's default), untimed.
+    await c.query(backendWarmupSql(WARMUP_BYTES));
     const started = performance.now();
     await c.query('begin');
     for (let i = 0; i < rows.length; i += batch) {

@@ -135,6 +135,47 @@ async function runSide(side: Side, regime: Regime, ctx: BenchContext, timeoutMs:
   });
 }
 
+/**
+ * Several rag-worker processes on one account: one simulated provider (the rate-limited regime), each process with
+ * its own database and a share of the transcripts, all started at once. Nothing coordinates them but the
+ * provider's answers: the 429 share and the TPM efficiency over the shared span show whether they share the limit.
+ */
+async function runShared(regime: Regime, processes: number, ctx: BenchContext) {
+  return withCleanup(async (defer) => {
+    const server = await spawnFakeServer({ ...regime.server, dimensions: DIMENSIONS });
+    defer(() => server.stop());
+    const dbs = await Promise.all(Array.from({ length: processes }, () => createTestDatabase(DIMENSIONS)));
+    for (const db of dbs) defer(() => db.drop());
+    const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', TEST_DATABASE_URL: process.env.TEST_DATABASE_URL ?? '' };
+    const per = Math.ceil(regime.transcripts / processes);
+    const outs = await Promise.all(
+      dbs.map((db, i) =>
+        runChild<SideResult>(
+          SIDES,
+          {
+            side: 'rag-worker',
+            databaseUrl: db.url,
+            baseURL: server.url,
+            transcripts: per,
+            segments: regime.segments,
+            prefix: `f${i + 1}`,
+            model: MODEL,
+            dimensions: DIMENSIONS,
+            query: 'who is blocked on the retry logic for the billing service',
+          } satisfies SideParams,
+          { timeoutMs: regime.timeoutMs, tag: `f-shared-${i + 1}`, env },
+        ),
+      ),
+    );
+    const stats = await server.stats();
+    const ok = outs.every((o) => !o.timedOut && o.result?.completed && o.result.storedRows === o.result.expectedChunks);
+    const walls = outs.map((o) => (o.result ? o.result.wallMs : NaN));
+    const efficiency = stats.tokens / (regime.bucketTokens + (regime.tpm * stats.spanMs) / 60_000);
+    ctx.log(`f: shared by ${processes} processes: ${walls.map((w) => round(w / 1000, 2)).join(', ')} s, ${stats.rateLimited}×429 of ${stats.requests}, efficiency ${round(efficiency, 3)}${ok ? '' : ' — not all complete'}`);
+    return { ok, walls, stats, efficiency, per, problems: outs.filter((o) => !o.result?.completed).map((o) => o.result?.error ?? o.stderrTail) };
+  });
+}
+
 const med = (xs: number[]) => (xs.length === 0 ? NaN : percentile(xs, 50));
 
 function summarize(runs: Run[], regime: Regime) {
@@ -216,7 +257,18 @@ export async function scenarioLangChain(ctx: BenchContext): Promise<ScenarioResu
       metrics.push(metric(`${k}: ${name} TPM efficiency`, round(s.efficiency, 3), '', undefined, `${s.tokens.toLocaleString('en-US')} tokens over a ${round(s.spanS, 1)} s provider span`));
     }
   }
+  const limited = regimes(ctx.quick).find((r) => r.key === 'limited')!;
+  const processes = 3;
+  ctx.log(`f: shared (${limited.label}): ${processes} rag-worker processes at once on one simulated account…`);
+  const shared = await runShared(limited, processes, ctx);
+  params.shared = { processes, transcriptsEach: shared.per, walls: shared.walls, stats: shared.stats, efficiency: shared.efficiency };
+  const share = shared.stats.requests > 0 ? shared.stats.rateLimited / shared.stats.requests : NaN;
+  metrics.push(
+    metric(`shared by ${processes} worker processes: 429 share`, round(share * 100, 2), '%', { op: '<', value: 1 }, `${shared.stats.rateLimited} of ${shared.stats.requests} requests; ${limited.label}; ${shared.ok ? 'every job complete' : `NOT all complete: ${shared.problems.join('; ')}`}`),
+    metric(`shared by ${processes} worker processes: TPM efficiency`, round(shared.efficiency, 3), '', { op: '>=', value: 0.95 }, `${shared.stats.tokens.toLocaleString('en-US')} tokens over a ${round(shared.stats.spanMs / 1000, 1)} s shared span; walls ${shared.walls.map((w) => round(w / 1000, 2)).join(', ')} s`),
+  );
   notes.push(
+    `shared: ${processes} rag-worker processes (${shared.per} transcripts each, own databases) started together against one simulated provider in the rate-limited regime; no limits configured; nothing coordinates them but the provider's answers (headers, 429s).`,
     'each run: its own process (node bench/langchain-sides.ts), fresh database, fresh simulated provider (tiktoken-counted tokens, 1536 dims); wall = the ingestion inside the process (rag-worker: enqueue + run --once; LangChain: split + addDocuments of every transcript); set-up before the clock on both sides (LangChain: imports, PGVectorStore.initialize, createHnswIndex; rag-worker: openRuntime and starting its chunking threads), verification after it.',
     'LangChain side: RecursiveCharacterTextSplitter(1,200 chars, no overlap) on `Speaker: text` lines from the pre-parsed segments (parsing untimed there, timed in rag-worker), OpenAIEmbeddings defaults (batchSize 512, maxConcurrency 2, 6 retries honouring retry-after), PGVectorStore.addDocuments, its own table with createHnswIndex; one transcript after the other, as the few-liner does.',
     'rate limits: neither client is told them. "1 s burst" = bucket of limit/60 refilling continuously (bench/fake-server.ts BurstLimiter), x-ratelimit-* headers report the per-minute limit and the bucket level; a request above the token bucket is refused "Request too large". TPM efficiency = tokens ÷ (bucket + TPM × provider span); in the generous regime the limit is far away, so it only shows how little of it was used.',
