@@ -43,6 +43,8 @@ export interface FakeServerStats extends FakeOpenAIStats {
   spanMs: number;
   /** Requests refused as larger than the token bucket (included in rateLimited). */
   tooLarge: number;
+  /** When the burst limiter refused a request, ms after the first request (where in a run the 429s fall). */
+  refusedAtMs: number[];
 }
 
 export interface FakeServerHandle {
@@ -132,6 +134,8 @@ export class BurstLimiter {
   readonly rpm?: Bucket;
   readonly tpm?: Bucket;
   tooLarge = 0;
+  /** performance.now() of each refusal. */
+  readonly refusedAt: number[] = [];
   constructor(o: { rpm?: number; tpm?: number; burstSeconds: number }, now = performance.now()) {
     if (o.rpm) this.rpm = new Bucket(o.rpm, Math.max(1, (o.rpm * o.burstSeconds) / 60), now);
     if (o.tpm) this.tpm = new Bucket(o.tpm, Math.max(1, (o.tpm * o.burstSeconds) / 60), now);
@@ -158,12 +162,14 @@ export class BurstLimiter {
     const body = (message: string, type: string) => ({ error: { message, type, param: null, code: 'rate_limit_exceeded' } });
     if (this.tpm && rec.tokens > this.tpm.capacity) {
       this.tooLarge++;
+      this.refusedAt.push(now);
       const message = `Request too large for ${where} on tokens per min (TPM): Limit ${this.tpm.perMinute} (burst ${Math.floor(this.tpm.capacity)}), Requested ${rec.tokens}. The input or output tokens must be reduced in order to run successfully. ${visit}`;
       return { status: 429, body: body(message, 'tokens'), headers: this.headers(now) };
     }
     const waitR = this.rpm?.msUntil(1) ?? 0;
     const waitT = this.tpm?.msUntil(rec.tokens) ?? 0;
     if (waitR > 0 || waitT > 0) {
+      this.refusedAt.push(now);
       const tokens = waitT >= waitR;
       const b = (tokens ? this.tpm : this.rpm)!;
       const wait = Math.max(waitR, waitT);
@@ -218,6 +224,7 @@ async function main(): Promise<void> {
     lastResponseMs,
     spanMs: lastResponseMs - firstRequestMs,
     tooLarge: limiter?.tooLarge ?? 0,
+    refusedAtMs: (limiter?.refusedAt ?? []).map((t) => Math.round(t - firstRequestMs)),
   });
   process.stdout.write(`${JSON.stringify({ url: server.url })}\n`);
   const stop = (): void => {

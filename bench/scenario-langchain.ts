@@ -198,6 +198,7 @@ function summarize(runs: Run[], regime: Regime) {
     share429: med(runs.filter((x) => x.stats && x.stats.requests > 0).map((x) => x.stats!.rateLimited / x.stats!.requests)),
     requests: med(runs.filter((x) => x.stats).map((x) => x.stats!.requests)),
     tooLarge: med(runs.filter((x) => x.stats).map((x) => x.stats!.tooLarge ?? 0)),
+    refusedAt: runs.flatMap((x) => (x.stats?.refusedAtMs ?? []).slice(0, 4).map((ms) => round(ms / 1000, 2))).slice(0, 8),
     tokens: med(tokens),
     efficiency: med(
       good.filter((x) => Number.isFinite(x.stats!.spanMs)).map((x) => x.stats!.tokens / (regime.bucketTokens + (regime.tpm * x.stats!.spanMs) / 60_000)),
@@ -252,7 +253,7 @@ export async function scenarioLangChain(ctx: BenchContext): Promise<ScenarioResu
       metrics.push(metric(`${k}: ${name} chunks/s`, round(s.chunksPerS, 1), 'chunks/s', undefined, `stored ${s.stored.join(', ')} of ${s.expected.join(', ')} chunks; search rows ${s.search.join(', ')}`));
       metrics.push(metric(`${k}: ${name} CPU (process)`, round(s.cpuS, 2), 's', undefined, `PostgreSQL backends ${round(s.pgCpuS, 2)} s`));
       metrics.push(
-        metric(`${k}: ${name} 429 share`, pct(s.share429), '%', undefined, `${s.requests} requests${s.tooLarge ? `, ${s.tooLarge} refused as larger than the bucket` : ''}`),
+        metric(`${k}: ${name} 429 share`, pct(s.share429), '%', undefined, `${s.requests} requests${s.tooLarge ? `, ${s.tooLarge} refused as larger than the bucket` : ''}${s.refusedAt.length ? `; refused at ${s.refusedAt.join(', ')} s into the runs` : ''}`),
       );
       metrics.push(metric(`${k}: ${name} TPM efficiency`, round(s.efficiency, 3), '', undefined, `${s.tokens.toLocaleString('en-US')} tokens over a ${round(s.spanS, 1)} s provider span`));
     }
@@ -264,7 +265,7 @@ export async function scenarioLangChain(ctx: BenchContext): Promise<ScenarioResu
   params.shared = { processes, transcriptsEach: shared.per, walls: shared.walls, stats: shared.stats, efficiency: shared.efficiency };
   const share = shared.stats.requests > 0 ? shared.stats.rateLimited / shared.stats.requests : NaN;
   metrics.push(
-    metric(`shared by ${processes} worker processes: 429 share`, round(share * 100, 2), '%', { op: '<', value: 1 }, `${shared.stats.rateLimited} of ${shared.stats.requests} requests; ${limited.label}; ${shared.ok ? 'every job complete' : `NOT all complete: ${shared.problems.join('; ')}`}`),
+    metric(`shared by ${processes} worker processes: 429 share`, round(share * 100, 2), '%', { op: '<', value: 1 }, `${shared.stats.rateLimited} of ${shared.stats.requests} requests${shared.stats.refusedAtMs.length ? ` (at ${shared.stats.refusedAtMs.slice(0, 6).map((ms) => round(ms / 1000, 2)).join(', ')} s)` : ''}; ${limited.label}; ${shared.ok ? 'every job complete' : `NOT all complete: ${shared.problems.join('; ')}`}`),
     metric(`shared by ${processes} worker processes: TPM efficiency`, round(shared.efficiency, 3), '', { op: '>=', value: 0.95 }, `${shared.stats.tokens.toLocaleString('en-US')} tokens over a ${round(shared.stats.spanMs / 1000, 1)} s shared span; walls ${shared.walls.map((w) => round(w / 1000, 2)).join(', ')} s`),
   );
   notes.push(

@@ -125,7 +125,7 @@ create or replace view rag_unpublished_chunks as
          c.speakers, c.embedding::vector, c.embedding_model, c.content_hash, c.metadata
     from rag_chunks c
    where c.job_id is not null
-     and not exists (select 1 from rag_documents d where d.job_id = c.job_id);
+     and not exists (select 1 from rag_documents d where d.document_id = c.document_id and d.version = c.version and d.job_id = c.job_id);
 
 -- Supabase: tables are reachable through PostgREST; only the service role (which bypasses RLS) may touch them.
 alter table rag_ingestion_queue enable row level security;
@@ -202,11 +202,15 @@ begin
 end $$;
 
 -- Drops what a job that will not complete has written: its staged chunks and its unpublished direct chunks.
+-- Every lookup goes through the document version's keys (rag_chunks has no index on job_id, and needs none):
+-- the cost is that version's rows, never a scan of the whole table.
 create or replace function rag_discard_job_chunks(p_job_id uuid)
 returns void language sql as $$
   delete from rag_chunk_staging where job_id = p_job_id;
-  delete from rag_chunks c where c.job_id = p_job_id
-     and not exists (select 1 from rag_documents d where d.job_id = p_job_id);
+  delete from rag_chunks c
+   using rag_ingestion_queue q
+   where q.id = p_job_id and c.document_id = q.document_id and c.version = q.version and c.job_id = p_job_id
+     and not exists (select 1 from rag_documents d where d.document_id = q.document_id and d.version = q.version and d.job_id = p_job_id);
 $$;
 
 create or replace function rag_history_entry(p_attempt integer, p_worker_id text, p_outcome text, p_detail text)
@@ -552,7 +556,8 @@ begin
   j := rag_fenced_job(p_job_id, p_worker_id, p_lease_token);
   j.chunks_total := coalesce(p_chunks_total, j.chunks_total);
   if j.publish_mode = 'direct' then
-    select count(*), min(embedding_model) into v_count, v_model from rag_chunks where job_id = p_job_id;
+    select count(*), min(embedding_model) into v_count, v_model from rag_chunks
+     where document_id = j.document_id and version = j.version and job_id = p_job_id;
   else
     select count(*), min(embedding_model) into v_count, v_model from rag_chunk_staging where job_id = p_job_id;
   end if;
