@@ -2,6 +2,7 @@
  * Wires the edges together from a Config: database transport + store, thread pool, embedding provider,
  * scheduler, and (for workers) the coordinator with LISTEN/NOTIFY. One place owns opening and closing them.
  */
+import { transactionPoolerOf } from '../shared/pooler.ts';
 import { encodingForModel } from '../shared/encoding-for-model.ts';
 import { backoffDelayMs } from '../shared/backoff.ts';
 import { sleepOn } from '../shared/clock.ts';
@@ -202,9 +203,23 @@ export function createCoordinator(rt: Runtime): Coordinator {
   return coordinator;
 }
 
-/** LISTEN for new jobs; returns an unsubscribe function. */
+/**
+ * LISTEN for new jobs; returns an unsubscribe function. Not through a transaction-mode pooler, where LISTEN
+ * cannot work (see shared/pooler.ts): polling finds the jobs, and a log line says so.
+ */
 export async function listenForJobs(rt: Runtime, coordinator: Coordinator): Promise<() => Promise<void>> {
-  if (!rt.config.listen) return async () => {};
+  const nothing = async () => {};
+  if (!rt.config.listen) return nothing;
+  const pooler = rt.config.store === 'postgres' && rt.config.databaseUrl ? transactionPoolerOf(rt.config.databaseUrl) : undefined;
+  if (pooler) {
+    rt.logger.info(
+      `🔁 DATABASE_URL goes through a transaction-mode pooler (${pooler.why}): LISTEN/NOTIFY cannot work through it, ` +
+        `so new jobs are found by polling every ${rt.config.pollIntervalMs / 1000}s (RAG_POLL_INTERVAL_MS). ` +
+        'For pickup within milliseconds use the session pooler (port 5432) or a direct connection.',
+      { event: 'pooler_detected', mode: 'transaction', listen: false, why: pooler.why },
+    );
+    return nothing;
+  }
   return rt.sql.listen(QUEUE_CHANNEL, () => coordinator.notify());
 }
 

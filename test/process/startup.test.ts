@@ -175,3 +175,20 @@ test('refused credentials or an unknown database: exit 3 naming DATABASE_URL, in
     await fake.close();
   }
 });
+
+test('DATABASE_URL marked as a transaction-mode pooler (pgbouncer=true): a pooler_detected line, no LISTEN connection, and jobs are found by polling', async () => {
+  const { db, probe } = await openScenario();
+  const url = new URL(db.url);
+  url.searchParams.set('pgbouncer', 'true');
+  const env = workerEnv(db, openai, { DATABASE_URL: url.toString(), RAG_POLL_INTERVAL_MS: '200', RAG_WORKER_ID: 'rag-test-pooler' });
+  const worker = spawnWorker('pooler', env);
+  const detected = await worker.waitForEvent('pooler_detected');
+  assert.equal(detected.listen, false);
+  await worker.waitForEvent('worker_ready');
+  const id = await probe.enqueue('pooler-doc', segmentsPayload('pooler', 3));
+  await probe.waitForStatus(id, ['complete']);
+  const listeners = await withAdmin((c) =>
+    c.query<{ n: string }>(`select count(*) as n from pg_stat_activity where datname = $1 and application_name = 'rag-worker-listen'`, [db.name]),
+  );
+  assert.equal(listeners.rows[0].n, '0', 'no LISTEN connection through a transaction pooler');
+});
