@@ -116,7 +116,7 @@ create table if not exists rag_chunk_staging (
 
 -- What jobs in flight have saved and not yet published: staged chunks, and direct-mode chunks whose job is not
 -- (yet) the one recorded in rag_documents. For monitoring and tests.
-create or replace view rag_unpublished_chunks as
+create or replace view rag_unpublished_chunks with (security_invoker = true) as
   select s.job_id, s.chunk_index, s.content, s.token_count, s.segment_seq_start, s.segment_seq_end, s.start_ms, s.end_ms,
          s.speakers, s.embedding, s.embedding_model, s.content_hash, s.metadata
     from rag_chunk_staging s
@@ -751,3 +751,43 @@ language sql stable as $$
    order by c.embedding <=> p_query_embedding
    limit greatest(p_match_count, 1);
 $$;
+
+-- ───────────────────────────── privileges ─────────────────────────────
+-- Supabase serves every table, view and function of `public` over its REST API to anyone holding the project's anon
+-- key, and its default privileges grant them all to anon, authenticated and service_role. Nothing here is for the
+-- browser: the tables have RLS on and no policies (only roles that bypass RLS — the owner, service_role — see
+-- rows), the view runs with its caller's rights (security_invoker), and every rag_* function is executable only by
+-- its owner, service_role and the rag_worker role when those exist (not by PUBLIC, anon or authenticated).
+-- Each function's search_path is pinned to this schema and pgvector's, so no caller's search_path can change
+-- what its statements refer to. Re-applied by every `rag-worker migrate`, for functions added later too.
+do $$
+declare
+  f regprocedure;
+  v_path text;
+  v_role text;
+begin
+  select quote_ident(current_schema()) || coalesce(', ' || quote_ident(e.extnamespace::regnamespace::text), '') into v_path
+    from (select 1) one
+    left join pg_extension e on e.extname = 'vector' and e.extnamespace <> current_schema()::regnamespace;
+  for f in select p.oid::regprocedure from pg_proc p
+            where p.pronamespace = current_schema()::regnamespace and p.proname like 'rag\_%' and p.prokind = 'f'
+  loop
+    execute format('alter function %s set search_path = %s, pg_temp', f, v_path);
+    execute format('revoke all on function %s from public', f);
+    foreach v_role in array array['anon', 'authenticated'] loop
+      if exists (select 1 from pg_roles where rolname = v_role) then
+        execute format('revoke all on function %s from %I', f, v_role);
+      end if;
+    end loop;
+    foreach v_role in array array['service_role', 'rag_worker'] loop
+      if exists (select 1 from pg_roles where rolname = v_role) then
+        execute format('grant execute on function %s to %I', f, v_role);
+      end if;
+    end loop;
+  end loop;
+  foreach v_role in array array['anon', 'authenticated'] loop
+    if exists (select 1 from pg_roles where rolname = v_role) then
+      execute format('revoke all on rag_ingestion_queue, rag_documents, rag_chunks, rag_chunk_staging, rag_unpublished_chunks from %I', v_role);
+    end if;
+  end loop;
+end $$;

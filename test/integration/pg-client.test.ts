@@ -45,7 +45,7 @@ async function createRole(): Promise<string> {
   const owner = new pg.Client({ connectionString: db.url });
   await owner.connect();
   try {
-    await owner.query(`grant all on all tables in schema public to ${role}; grant all on all sequences in schema public to ${role}`);
+    await owner.query(`grant all on all tables in schema public to ${role}; grant all on all sequences in schema public to ${role}; grant execute on all functions in schema public to ${role}`);
   } finally {
     await owner.end();
   }

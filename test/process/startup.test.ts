@@ -127,7 +127,7 @@ test('no free connection slot (53300): start waits and comes up when a slot free
   const role = `rw_startup_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
   await withAdmin((c) => c.query(`create role ${role} login bypassrls connection limit 0`));
   roles.push(role);
-  await withAdmin((c) => c.query(`grant all on all tables in schema public to ${role}; grant all on all sequences in schema public to ${role}`), db.url);
+  await withAdmin((c) => c.query(`grant all on all tables in schema public to ${role}; grant all on all sequences in schema public to ${role}; grant execute on all functions in schema public to ${role}`), db.url);
   const env = workerEnv(db, openai, { DATABASE_URL: urlWith(db, { user: role, password: PASSWORD }) });
 
   const status = await runCli(['status'], env);
