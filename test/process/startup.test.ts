@@ -192,3 +192,26 @@ test('DATABASE_URL marked as a transaction-mode pooler (pgbouncer=true): a poole
   );
   assert.equal(listeners.rows[0].n, '0', 'no LISTEN connection through a transaction pooler');
 });
+
+test('a role that row-level security hides the queue from (not owner, not BYPASSRLS) or that lacks the grants: exit 3 naming DATABASE_URL and the fix', async () => {
+  const { db, probe } = await openScenario();
+  await probe.enqueue('hidden-doc', segmentsPayload('hidden', 2));
+  const hidden = `rw_hidden_${process.pid}`;
+  const ungranted = `rw_ungranted_${process.pid}`;
+  roles.push(hidden, ungranted);
+  await withAdmin((c) => c.query(`create role ${hidden} login password '${PASSWORD}'; create role ${ungranted} login password '${PASSWORD}' bypassrls`));
+  await withAdmin(
+    (c) => c.query(`grant all on all tables in schema public to ${hidden}; grant all on all sequences in schema public to ${hidden}; grant execute on all functions in schema public to ${hidden}`),
+    db.url,
+  );
+  for (const [role, expected] of [[hidden, /cannot see any row of rag_ingestion_queue: row-level security.*bypassrls/], [ungranted, /may not read and update rag_ingestion_queue/]] as const) {
+    const worker = spawnWorker(`rls-${role}`, workerEnv(db, openai, { DATABASE_URL: urlWith(db, { user: role, password: PASSWORD }) }), ['start']);
+    const exit = await worker.waitForExit(15_000);
+    const output = worker.stderrText + worker.stdoutText;
+    assert.equal(exit?.code, 3, output);
+    assert.match(output, /rag-worker cannot run: .*DATABASE_URL/, output);
+    assert.match(output, expected, output);
+    assertNoPassword(output);
+  }
+  assert.deepEqual(await probe.statusCounts(), { queued: 1 }, 'the job is untouched');
+});

@@ -52,4 +52,39 @@ export async function checkSchema(sql: SqlClient, dimensions: number): Promise<v
   }
   // ctid forces a heap scan (an index-only count would skip the table's pages).
   if (sql.kind === 'embedded') await sql.query('select count(ctid) from rag_ingestion_queue');
+  if (sql.kind === 'postgres') await checkAccess(sql);
+}
+
+/**
+ * The connecting role must be able to see and change the queue's rows and call the functions. The tables have
+ * row-level security on and no policies (see the migration's privileges section): a role that is neither their
+ * owner nor BYPASSRLS (nor a superuser) sees no row at all — it would report an empty queue and idle forever
+ * beside queued jobs — unless someone added policies for it. Reported as a worker-level fault naming the setting.
+ */
+async function checkAccess(sql: SqlClient): Promise<void> {
+  const [r] = await sql.query<{ role: string; sees_rows: boolean; has_policies: boolean; can_write: boolean; can_call: boolean }>(`
+    select current_user as role,
+           (select rolsuper or rolbypassrls from pg_roles where rolname = current_user)
+             or pg_has_role(current_user, c.relowner, 'USAGE') as sees_rows,
+           exists (select 1 from pg_policy p where p.polrelid = c.oid) as has_policies,
+           has_table_privilege(c.oid, 'SELECT') and has_table_privilege(c.oid, 'UPDATE') as can_write,
+           has_function_privilege('rag_claim_jobs(text, integer, integer, integer)', 'EXECUTE') as can_call
+      from pg_class c where c.oid = to_regclass('rag_ingestion_queue')`);
+  if (!r) return;
+  const setting = 'DATABASE_URL';
+  if (!r.can_write || !r.can_call) {
+    throw new WorkerFatalError(
+      `the role ${r.role} (${setting}) may not ${!r.can_write ? 'read and update rag_ingestion_queue' : 'call the rag_* functions'}: connect as the schema's owner ` +
+        '(on Supabase: the postgres user or the service role), or grant a role of its own what the README\'s "Privileges" section lists',
+      { setting },
+    );
+  }
+  if (!r.sees_rows && !r.has_policies) {
+    throw new WorkerFatalError(
+      `the role ${r.role} (${setting}) cannot see any row of rag_ingestion_queue: row-level security is on and it is neither the tables' owner ` +
+        `nor BYPASSRLS, so it would find no job. Connect as the owner (on Supabase: the postgres user), or \`alter role ${r.role} bypassrls\`, ` +
+        'or add row-level security policies for it',
+      { setting },
+    );
+  }
 }
