@@ -8,7 +8,7 @@
  * which are read from the worker's JSON log lines.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -21,7 +21,14 @@ import { generateTranscript } from './synthetic-transcripts.ts';
 // As users run it (`npx rag-worker start`): the launcher, which runs dist/ when fresh and re-runs `start` with a
 // small young generation.
 const CLI = fileURLToPath(new URL('../bin/rag-worker.mjs', import.meta.url));
-const DIST_FRESH = existsSync(fileURLToPath(new URL('../dist/main/cli.js', import.meta.url)));
+/** What the launcher will run: dist/ when it is newer than every file under src/ (its rule), else the sources. */
+function launcherRuns(): 'dist/' | 'src/' {
+  const compiled = fileURLToPath(new URL('../dist/main/cli.js', import.meta.url));
+  if (!existsSync(compiled)) return 'src/';
+  const builtAt = statSync(compiled).mtimeMs;
+  const srcDir = fileURLToPath(new URL('../src/', import.meta.url));
+  return readdirSync(srcDir, { recursive: true }).some((name) => statSync(`${srcDir}${name}`).mtimeMs > builtAt) ? 'src/' : 'dist/';
+}
 const PROBE = fileURLToPath(new URL('./memory-probe.ts', import.meta.url));
 const TIME = '/usr/bin/time';
 
@@ -246,6 +253,7 @@ async function runSize(ctx: BenchContext, label: string, segments: number, repea
       NODE_OPTIONS: [`--import=${PROBE}`, process.env.BENCH_D_NODE_OPTIONS ?? ''].join(' ').trim(),
     };
     const monitor = watchLease(c);
+    const ran = launcherRuns();
     const run = await runWorkerProcess(env);
     const lease = await monitor.stop();
     const job = (await c.query<{ status: string; chunks_total: number; error_detail: string | null }>(
@@ -263,7 +271,7 @@ async function runSize(ctx: BenchContext, label: string, segments: number, repea
       segments,
       payloadMB,
       peakMB: run.peakKb === null ? NaN : run.peakKb / 1024,
-      peakHow: run.peakHow,
+      peakHow: `${run.peakHow}; ran ${ran}`,
       wallS: run.wallMs / 1000,
       status: job?.status ?? 'missing',
       error: job?.error_detail ?? null,
@@ -313,7 +321,7 @@ export async function scenarioBigTranscript(ctx: BenchContext): Promise<Scenario
     elapsedMs: performance.now() - started,
     metrics,
     notes: [
-      `one transcript per run as segment JSON; \`node bin/rag-worker.mjs start --once\` (the launcher, running ${DIST_FRESH ? 'dist/' : 'src/'}; it re-runs \`start\` with --max-semi-space-size=4) as a child process, default settings; peak RSS: the kernel's maxrss of the largest process (threads included).`,
+      `one transcript per run as segment JSON; \`node bin/rag-worker.mjs start --once\` (the launcher, running ${launcherRuns()}; it re-runs \`start\` with --max-semi-space-size=4) as a child process, default settings; peak RSS: the kernel's maxrss of the largest process (threads included).`,
     ],
   };
 }
