@@ -136,7 +136,8 @@ async function runRagWorker(p: SideParams): Promise<SideResult> {
   if (!error && complete < transcripts.length) error = `jobs not complete: ${JSON.stringify(counts)}`;
   let searchRows = 0;
   try {
-    const [vector] = (await worker.rt.provider.embed([p.query])).vectors;
+    // Through the scheduler, as the worker's own requests go: a shared account may answer 429 here too.
+    const [vector] = await worker.rt.scheduler.embed('search', 0, [{ text: p.query, tokens: 16 }]);
     searchRows = (await worker.rt.store.matchChunks(vector, 3)).length;
   } catch (e) {
     error ??= `search: ${messageOf(e)}`;

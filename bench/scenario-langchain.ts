@@ -214,7 +214,9 @@ export async function scenarioLangChain(ctx: BenchContext): Promise<ScenarioResu
   const metrics: Metric[] = [];
   const notes: string[] = [];
   const params: Record<string, unknown> = {};
-  for (const regime of regimes(ctx.quick)) {
+  // BENCH_F_PARTS=limited,shared: only those regimes (what-if runs); default all, then the shared account.
+  const parts = process.env.BENCH_F_PARTS?.split(',').map((x) => x.trim()).filter(Boolean);
+  for (const regime of regimes(ctx.quick).filter((r) => !parts || parts.includes(r.key))) {
     ctx.log(`f: ${regime.key} (${regime.label}): ${regime.transcripts} × ${regime.segments} segments, ${regime.repeats} interleaved repeat(s)…`);
     const runs: Record<Side, Run[]> = { 'rag-worker': [], langchain: [] };
     for (let i = 0; i < regime.repeats; i++) {
@@ -260,6 +262,7 @@ export async function scenarioLangChain(ctx: BenchContext): Promise<ScenarioResu
   }
   const limited = regimes(ctx.quick).find((r) => r.key === 'limited')!;
   const processes = 3;
+  if (parts && !parts.includes('shared')) return { id: 'f', title: 'rag-worker vs LangChain.js', status: 'ok', params, elapsedMs: performance.now() - started, metrics, notes };
   ctx.log(`f: shared (${limited.label}): ${processes} rag-worker processes at once on one simulated account…`);
   const shared = await runShared(limited, processes, ctx);
   params.shared = { processes, transcriptsEach: shared.per, walls: shared.walls, stats: shared.stats, efficiency: shared.efficiency };

@@ -306,9 +306,11 @@ describe('retries', () => {
     assert.equal(provider.calls.length, 3, 'free slots, but paused by the 429');
     await clock.advance(4_999);
     assert.equal(provider.calls.length, 3);
-    await clock.advance(1);
+    // A refusal on requests per minute also empties the request bucket for the pause: the next request goes as
+    // soon as one request's worth has refilled after it (at 1,000,000 RPM, within a millisecond).
+    await clock.advance(2);
     assert.ok(provider.calls.length > 3);
-    assert.equal(provider.calls[3].at, 5_000);
+    assert.ok(provider.calls[3].at >= 5_000 && provider.calls[3].at <= 5_001, String(provider.calls[3].at));
     assert.ok(provider.calls.slice(3).some((c) => c.inputs.includes(provider.calls[0].inputs[0])), 'the rejected inputs were sent again');
     assert.equal(a.state, 'fulfilled');
     assert.equal(b.state, 'fulfilled');
@@ -586,12 +588,22 @@ describe('rate limiting never uses up tries', () => {
 
   test('a batch refused twice in a row (bucket smaller than the request) shrinks until it fits', async () => {
     // The provider admits at most 25 tokens per request, always answering a plain 429 otherwise.
-    const { clock, provider, scheduler } = setup({ batchSize: 8 }, (inputs) => (inputs.length * 10 > 25 ? http429(100) : undefined));
+    const { clock, provider, scheduler } = setup({ batchSize: 8 }, (inputs) => (inputs.length * 10 > 25 ? http429(100, {}, 'tokens') : undefined));
     const a = watch(scheduler.embed('A', 0, items('a', 8, 10)));
     for (let i = 0; i < 50 && a.state === 'pending'; i++) await clock.advance(500);
     assert.equal(a.state, 'fulfilled', String(a.error));
     assert.ok(scheduler.maxRequestTokens <= 40, `cap ${scheduler.maxRequestTokens}`);
     assert.ok(provider.calls.filter((c) => c.inputs.length * 10 > 25).length <= 4, 'a handful of refusals, not a storm');
+  });
+
+  test('refusals on requests per minute wait and never shrink the batches (smaller requests would mean more of them)', async () => {
+    // Two RPM refusals in a row, then the provider lets requests through.
+    const { clock, provider, scheduler } = setup({ batchSize: 8 }, (inputs, n) => (n <= 2 ? http429(100, {}, 'requests') : undefined));
+    const a = watch(scheduler.embed('A', 0, items('a', 8, 10)));
+    for (let i = 0; i < 10 && a.state === 'pending'; i++) await clock.advance(500);
+    assert.equal(a.state, 'fulfilled', String(a.error));
+    assert.deepEqual(provider.calls.map((c) => c.inputs.length), [8, 8, 8], 'the same full request, resent after each wait');
+    assert.equal(scheduler.maxRequestTokens, 300_000, 'no cap learned');
   });
 
   test('one chunk alone larger than the limit fails that chunk as bad input (nothing smaller to send)', async () => {

@@ -371,7 +371,10 @@ export class EmbeddingScheduler {
     const pause = error.retryAfterMs ?? retryDelayMs(Math.min(this.refusedInARow, 6), this.opts.backoff, undefined, this.opts.random);
     this.pausedUntil = Math.max(this.pausedUntil, now + pause);
     if (error.scope === 'tokens' || error.rateLimit.remainingTokens === 0) this.tpm?.drain(now, pause);
-    const shrink = error.requestTooLarge || this.refusedInARow >= 2;
+    if (error.scope === 'requests' || error.rateLimit.remainingRequests === 0) this.rpm?.drain(now, pause);
+    // Smaller requests help only against a token limit: against the request rate they would make it worse (more
+    // requests for the same chunks). So refusals on requests per minute never shrink the batches.
+    const shrink = error.requestTooLarge || (this.refusedInARow >= 2 && error.scope !== 'requests');
     if (shrink && items.length > 1) {
       this.learnedMaxTokens = Math.max(1, Math.floor(tokens / 2));
       this.acceptedSinceShrink = 0;
