@@ -251,6 +251,8 @@ async function runSize(ctx: BenchContext, label: string, segments: number, repea
       // The probe in every process (launcher and worker) and thread. What-if runs (e.g. a heap cap):
       // BENCH_D_NODE_OPTIONS is added to the worker's NODE_OPTIONS; recorded in params.
       NODE_OPTIONS: [`--import=${PROBE}`, process.env.BENCH_D_NODE_OPTIONS ?? ''].join(' ').trim(),
+      // BENCH_D_ENV=K=V,K2=V2: more environment for the worker (what-if runs, e.g. MALLOC_ARENA_MAX=8).
+      ...Object.fromEntries((process.env.BENCH_D_ENV ?? '').split(',').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
     };
     const monitor = watchLease(c);
     const ran = launcherRuns();
