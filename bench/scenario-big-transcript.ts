@@ -8,10 +8,11 @@
  * which are read from the worker's JSON log lines.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { chooseEntry } from '../bin/choose-entry.mjs';
 import { createTestDatabase } from '../test/support/test-db.ts';
 import { spawnFakeServer } from './fake-server.ts';
 import { DIMENSIONS, MODEL, round, withCleanup, type BenchContext } from './harness.ts';
@@ -21,14 +22,8 @@ import { generateTranscript } from './synthetic-transcripts.ts';
 // As users run it (`npx rag-worker start`): the launcher, which runs dist/ when fresh and re-runs `start` with a
 // small young generation.
 const CLI = fileURLToPath(new URL('../bin/rag-worker.mjs', import.meta.url));
-/** What the launcher will run: dist/ when it is newer than every file under src/ (its rule), else the sources. */
-function launcherRuns(): 'dist/' | 'src/' {
-  const compiled = fileURLToPath(new URL('../dist/main/cli.js', import.meta.url));
-  if (!existsSync(compiled)) return 'src/';
-  const builtAt = statSync(compiled).mtimeMs;
-  const srcDir = fileURLToPath(new URL('../src/', import.meta.url));
-  return readdirSync(srcDir, { recursive: true }).some((name) => statSync(`${srcDir}${name}`).mtimeMs > builtAt) ? 'src/' : 'dist/';
-}
+/** What the launcher will run (its own rule, bin/choose-entry.mjs). */
+const launcherRuns = (): 'dist/' | 'src/' => (chooseEntry().endsWith('.js') ? 'dist/' : 'src/');
 const PROBE = fileURLToPath(new URL('./memory-probe.ts', import.meta.url));
 const TIME = '/usr/bin/time';
 

@@ -13,24 +13,12 @@
 // SIGKILL: it then stops as on SIGTERM (src/main/cli/launcher-link.ts). The CLI never reads stdin, so being
 // outside the terminal's foreground group costs nothing; it still writes to the inherited stdout/stderr.
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { chooseEntry } from './choose-entry.mjs';
 
 const cli = chooseEntry();
-
-/** dist/main/cli.js when it is newer than every file under src/, else src/main/cli.ts. */
-function chooseEntry() {
-  const source = fileURLToPath(new URL('../src/main/cli.ts', import.meta.url));
-  const compiled = fileURLToPath(new URL('../dist/main/cli.js', import.meta.url));
-  if (process.env.RAG_WORKER_FROM_SOURCE === '1' || !existsSync(compiled)) return source;
-  const builtAt = statSync(compiled).mtimeMs;
-  const srcDir = fileURLToPath(new URL('../src/', import.meta.url));
-  for (const name of readdirSync(srcDir, { recursive: true })) {
-    if (statSync(srcDir + name).mtimeMs > builtAt) return source;
-  }
-  return compiled;
-}
 
 // `start` runs for days: its main isolate gets a small young generation. V8 otherwise grows a busy isolate's
 // semi-spaces to 64 MB each while the worker's live young objects are a few MB (bench d: new space at 128 MB, a
