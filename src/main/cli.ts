@@ -6,6 +6,7 @@
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { SETTINGS } from '../shared/config.ts';
+import { TRANSCRIPT_FORMATS } from '../shared/types.ts';
 import { enqueueCommand, ingestCommand } from './cli/ingest-commands.ts';
 import { cancelCommand, configCommand, migrateCommand, retryCommand, statusCommand } from './cli/queue-commands.ts';
 import { searchCommand } from './cli/search-command.ts';
@@ -33,7 +34,8 @@ const fileOptions = (y: Argv) =>
     .option('document-id', { type: 'string', describe: 'document id (default: the file name); only with one file' })
     .option('version', { type: 'string', describe: 'document version', default: '1' })
     .option('title', { type: 'string', describe: 'title (default: the file name without extension)' })
-    .option('format', { type: 'string', describe: 'auto | segments | vtt | srt | whisper | text (default: from extension/content)' })
+    .option('format', { type: 'string', describe: `${TRANSCRIPT_FORMATS.join(' | ')} (default: from extension/content)` })
+    .option('speaker-names', { type: 'string', describe: 'JSON map from the file\'s speaker labels to names, e.g. \'{"spk_0": "Ann"}\' (stored as metadata.speaker_names)' })
     .option('priority', { type: 'number', describe: 'higher runs first', default: 0 })
     .option('json', { type: 'boolean', describe: 'machine-readable output', default: false });
 

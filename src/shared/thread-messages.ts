@@ -7,6 +7,8 @@ export interface ChunkTask {
   /** The job's payload: the object, or its JSON text (as claimed from the database). */
   payload: unknown;
   options: ChunkingOptions;
+  /** The job's metadata.speaker_names (validated in the thread: a bad map fails the job as bad input). */
+  speakerNames?: unknown;
 }
 
 /** Decoded result of a chunk task. Travels as one transferred buffer of JSON (moved, not copied). */

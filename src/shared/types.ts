@@ -1,6 +1,20 @@
 /** Shared data shapes. Pure: no I/O, importable from the main thread and from worker threads. */
 
-export const TRANSCRIPT_FORMATS = ['auto', 'segments', 'vtt', 'srt', 'whisper', 'text'] as const;
+export const TRANSCRIPT_FORMATS = [
+  'auto',
+  'segments',
+  'vtt',
+  'srt',
+  'whisper',
+  'text',
+  'words',
+  'deepgram',
+  'assemblyai',
+  'aws-transcribe',
+  'revai',
+  'google-speech',
+  'azure-speech',
+] as const;
 export type TranscriptFormat = (typeof TRANSCRIPT_FORMATS)[number];
 export type ConcreteFormat = Exclude<TranscriptFormat, 'auto'>;
 

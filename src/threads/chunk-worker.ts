@@ -42,10 +42,10 @@ function prepare(task: ChunkTask): { parsed: ParsedTranscript; signature: string
   validateChunkingOptions(task.options);
   // Claimed jobs carry their payload as JSON text (parsed here, off the main thread).
   const payload = typeof task.payload === 'string' ? parsePayloadText(task.payload) : task.payload;
-  const parsed = parseTranscript(task.format as TranscriptFormat, payload);
+  const parsed = parseTranscript(task.format as TranscriptFormat, payload, { speakerNames: task.speakerNames });
   // Hash the payload text as it came (no re-serialisation of a 10 MB transcript).
   const signature = createHash('sha256')
-    .update(JSON.stringify([task.options, parsed.format]))
+    .update(JSON.stringify(task.speakerNames === undefined ? [task.options, parsed.format] : [task.options, parsed.format, task.speakerNames]))
     .update(typeof task.payload === 'string' ? task.payload : JSON.stringify(task.payload))
     .digest('hex');
   return { parsed, signature };

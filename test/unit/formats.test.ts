@@ -311,7 +311,7 @@ describe('bad input: BadInputError with one precise line', () => {
     ['text and segments null', 'auto', { text: null, segments: null }, /^payload: expected .+, got "text": null, "segments": null$/],
     ['text is a number', 'auto', { text: 5 }, /^payload\.text: expected a string, got a number \(5\)$/],
     ['segments is an object', 'auto', { segments: { a: 1 } }, /^payload\.segments: expected an array, got an object$/],
-    ['unknown format', 'docx' as TranscriptFormat, { text: 'hi' }, /^unknown format "docx" \(expected one of auto, segments, vtt, srt, whisper, text\)$/],
+    ['unknown format', 'docx' as TranscriptFormat, { text: 'hi' }, /^unknown format "docx" \(expected one of auto, segments, vtt, srt, whisper, text, words, deepgram, assemblyai, aws-transcribe, revai, google-speech, azure-speech\)$/],
     ['empty text', 'auto', { text: '' }, /^transcript is empty \(payload\.text is blank\)$/],
     ['blank text', 'text', { text: ' \n\t\u00a0\u0000 \r\n\uFEFF' }, /^transcript is empty \(payload\.text is blank\)$/],
     ['vtt with blank cues only', 'auto', { text: 'WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n \n<i> </i>\n' }, /^transcript is empty \(no spoken text after parsing vtt\)$/],
@@ -336,7 +336,7 @@ describe('bad input: BadInputError with one precise line', () => {
     ['srt number without timing', 'srt', { text: '1\n00:00:01,000 --> 00:00:02,000\nhi\n\n2\nno timing here\n' }, /^srt: cue 2 \(line 5\): expected a timing line "00:00:01,000 --> 00:00:02,500" after the cue number, got "no timing here"$/],
     ['srt that is not srt', 'srt', { text: 'Just some notes.\nNothing else.' }, /^srt: line 1: expected a cue number then "00:00:01,000 --> 00:00:02,500", got "Just some notes\."$/],
     ['whisper text not JSON', 'whisper', { text: '{"segments": [ {"start": 0, oops } ]}' }, /^whisper: text is not JSON: \S.{5,}$/],
-    ['auto: broken JSON is reported as JSON', 'auto', { text: '{"segments": [\n{"start": 0,, }]}' }, /^whisper: text is not JSON: /],
+    ['auto: broken JSON is reported as JSON', 'auto', { text: '{"segments": [\n{"start": 0,, }]}' }, /^json: text is not JSON: /],
     ['whisper of wrong shape', 'whisper', { text: '3' }, /^whisper: expected \{"segments": \[\{"start", "end", "text"\}, \.\.\.\]\}, got a number \(3\)$/],
     ['whisper segment without end', 'whisper', { text: '{"segments":[{"start":1.5,"text":"hi"}]}' }, /^whisper: segments\[0\]\.end: expected a non-negative number of seconds, got nothing \(undefined\)$/],
     ['whisper end before start', 'auto', { text: '[{"start":2,"end":1,"text":"x"}]' }, /^whisper: segments\[0\]: end 1 is before start 2 \(seconds\)$/],
@@ -592,7 +592,7 @@ describe('timestamps and detection', () => {
     assert.equal(detectFormat('Ann: hi', 'notes.VTT'), 'vtt');
     assert.equal(detectFormat('WEBVTT\n', 'notes.txt'), 'text');
     assert.equal(detectFormat('[{"seq":1,"text":"a"}]', 'x.json'), 'segments');
-    assert.equal(detectFormat('not json', 'x.json'), 'whisper');
+    assert.equal(detectFormat('not json', 'x.json'), 'auto');
     assert.equal(detectFormat('\uFEFF  \nWEBVTT\n'), 'vtt');
     assert.equal(detectFormat('{"segments":[{"start":0,"end":1,"text":"a"}]}'), 'whisper');
     assert.equal(detectFormat('{"segments":[{"seq":1,"text":"a"}]}'), 'segments');

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { assertNotBinary } from '../../shared/formats/clean-text.ts';
 import { detectFormat } from '../../shared/formats/detect-format.ts';
+import { readSpeakerNames } from '../../shared/formats/speaker-names.ts';
 import { storableText } from '../../shared/text-hygiene.ts';
 import type { EnqueueRequest } from '../stores/queue-store.ts';
 
@@ -13,6 +14,8 @@ export interface FileArgs {
   title?: string;
   format?: string;
   priority?: number;
+  /** --speaker-names: a JSON object, stored as the jobs' metadata.speaker_names. */
+  speakerNames?: string;
 }
 
 /**
@@ -23,6 +26,7 @@ export function fileJobs(args: FileArgs): EnqueueRequest[] {
   if (args.documentId && args.files.length > 1) {
     throw new Error('--document-id names one document: give one file, or let each file name be its document id');
   }
+  const speakerNames = args.speakerNames === undefined ? undefined : speakerNamesOption(args.speakerNames);
   return args.files.map((file) => {
     let raw: string;
     try {
@@ -41,8 +45,26 @@ export function fileJobs(args: FileArgs): EnqueueRequest[] {
       title: args.title ?? base.replace(/\.[^.]+$/, ''),
       format: args.format ?? detectFormat(text, base),
       payload: { text },
-      metadata: { source_file: base },
+      metadata: speakerNames === undefined ? { source_file: base } : { source_file: base, speaker_names: speakerNames },
       priority: args.priority ?? 0,
     };
   });
+}
+
+/** --speaker-names, checked here as the worker would check it, so a typo fails before anything is queued. */
+function speakerNamesOption(text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new Error(`--speaker-names: expected a JSON object like '{"spk_0": "Ann"}', got ${JSON.stringify(text.slice(0, 40))}`);
+  }
+  let names: ReturnType<typeof readSpeakerNames>;
+  try {
+    names = readSpeakerNames(value);
+  } catch (error) {
+    throw new Error((error as Error).message.replace(/^metadata\.speaker_names/, '--speaker-names'));
+  }
+  if (names === null) throw new Error(`--speaker-names: expected a JSON object like '{"spk_0": "Ann"}', got null`);
+  return value as Record<string, unknown>;
 }

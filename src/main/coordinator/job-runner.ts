@@ -62,7 +62,9 @@ export async function runJob(deps: RunnerDeps, job: JobRow, lease: Lease, signal
 
   const options = { maxTokens: deps.chunkMaxTokens, charLimit: deps.charLimit, encoding: encodingForModel(model) };
   // Chunks stream out of the thread in save-sized batches; the thread stays a bounded number of batches ahead.
-  const stream = deps.pool.stream({ format: job.format, payload: job.payload, options }, { batchSize: deps.saveBatch, window: deps.window + 1, signal });
+  const speakerNames = job.metadata?.speaker_names;
+  const task = { format: job.format, payload: job.payload, options, ...(speakerNames === undefined ? {} : { speakerNames }) };
+  const stream = deps.pool.stream(task, { batchSize: deps.saveBatch, window: deps.window + 1, signal });
   try {
     return await pipeline(deps, job, lease, stream, signal, logger, started);
   } finally {

@@ -4,19 +4,22 @@
  *
  * payload is the job's jsonb: {"text": "<file content>"} or {"segments": [{seq, text, ...}]}.
  * - segments: payload.segments, or payload.text holding a JSON array / {"segments": [...]}.
- * - vtt, srt, whisper, text: payload.text.
+ * - every other format (vtt, srt, text, whisper and the speech-to-text JSON formats): payload.text.
  * - auto: payload.segments when present, else detected from payload.text (detectContent).
+ * options.speakerNames (the job's metadata.speaker_names) renames speakers after parsing.
  */
 import { BadInputError } from '../errors.ts';
 import { TRANSCRIPT_FORMATS, type ConcreteFormat, type ParsedTranscript, type Segment, type TranscriptFormat } from '../types.ts';
 import { isInvisibleText } from '../text-hygiene.ts';
-import { assertNotBinary, describeValue, normaliseRawText, quote } from './clean-text.ts';
+import { assertNotBinary, describeValue, isRecord, normaliseRawText, quote } from './clean-text.ts';
 import { detectContent, type Detection } from './detect-format.ts';
+import { jsonFormatOf, triedShapes } from './json-formats.ts';
 import { parsePlainText } from './plain-text.ts';
 import { parseSegmentsValue } from './segments-input.ts';
+import { applySpeakerNames, readSpeakerNames } from './speaker-names.ts';
 import { parseSrt } from './srt.ts';
 import { parseVtt } from './vtt.ts';
-import { isRecord, parseJsonText, parseWhisperValue } from './whisper.ts';
+import { parseJsonText } from './whisper.ts';
 
 export { detectFormat } from './detect-format.ts';
 
@@ -31,18 +34,32 @@ export function isTranscriptFormat(value: unknown): value is TranscriptFormat {
   return typeof value === 'string' && (TRANSCRIPT_FORMATS as readonly string[]).includes(value);
 }
 
-export function parseTranscript(format: TranscriptFormat, payload: unknown): ParsedTranscript {
+export interface ParseOptions {
+  /** The job's metadata.speaker_names (validated here: a bad map is bad input). */
+  speakerNames?: unknown;
+}
+
+export function parseTranscript(format: TranscriptFormat, payload: unknown, options: ParseOptions = {}): ParsedTranscript {
   if (!isTranscriptFormat(format)) {
     const shown = typeof format === 'string' ? quote(format, 30) : describeValue(format);
     throw new BadInputError(`unknown format ${shown} (expected one of ${TRANSCRIPT_FORMATS.join(', ')})`);
   }
+  const names = readSpeakerNames(options.speakerNames);
   const input = readPayload(payload);
   if (format === 'segments' || (format === 'auto' && input.segments !== undefined)) {
-    return finish('segments', segmentsFrom(input));
+    return finish('segments', segmentsFrom(input), names);
   }
   const text = requireText(input, format);
   const detection: Detection = format === 'auto' ? detectContent(text) : { format };
-  return finish(detection.format, parseText(detection, text));
+  if (detection.format === 'json') throw unknownJson(detection, text);
+  return finish(detection.format, parseText(detection.format, detection.json, text), names);
+}
+
+/** JSON of no known shape (names every shape tried), or text that starts like JSON and does not parse. */
+function unknownJson(detection: Detection, text: string): BadInputError {
+  const value = 'json' in detection ? detection.json : parseJsonText(text, 'json');
+  const got = isRecord(value) ? describeKeys(value) : describeValue(value);
+  return new BadInputError(`json: matches no known transcript shape (got ${got}); tried ${triedShapes()}`);
 }
 
 /** payload.text / payload.segments, checked; a null value counts as absent. */
@@ -90,24 +107,27 @@ function requireText(input: Payload, format: TranscriptFormat): string {
   return text;
 }
 
-function parseText(detection: Detection, text: string): Parsed {
-  switch (detection.format) {
+/** `json` is the value detectContent already parsed (undefined when the format was named). */
+function parseText(format: ConcreteFormat, json: unknown, text: string): Parsed {
+  switch (format) {
     case 'vtt':
       return parseVtt(text);
     case 'srt':
       return parseSrt(text);
-    case 'whisper':
-      return parseWhisperValue('json' in detection ? detection.json : parseJsonText(text, 'whisper'));
-    case 'segments':
-      return parseSegmentsValue('json' in detection ? detection.json : parseJsonText(text, 'segments'), 'payload.text');
     case 'text':
       return parsePlainText(text);
+    default: {
+      const parser = jsonFormatOf(format);
+      if (parser === undefined) throw new Error(`no parser for format ${format}`);
+      return parser.parse(json !== undefined ? json : parseJsonText(text, format));
+    }
   }
 }
 
-function finish(format: ConcreteFormat, parsed: Parsed): ParsedTranscript {
+function finish(format: ConcreteFormat, parsed: Parsed, names: ReturnType<typeof readSpeakerNames>): ParsedTranscript {
   if (parsed.segments.length === 0) {
     throw new BadInputError(`transcript is empty (no spoken text after parsing ${format})`);
   }
-  return { format, segments: parsed.segments, warnings: parsed.warnings };
+  const named = applySpeakerNames(parsed.segments, names);
+  return { format, segments: named.segments, warnings: [...parsed.warnings, ...named.warnings] };
 }

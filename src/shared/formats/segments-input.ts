@@ -14,9 +14,8 @@
  */
 import { BadInputError } from '../errors.ts';
 import type { Segment } from '../types.ts';
-import { cleanSegmentText, describeValue } from './clean-text.ts';
+import { cleanSegmentText, describeValue, isRecord } from './clean-text.ts';
 import { isStorableMs, MAX_TIME_MS } from './timestamps.ts';
-import { isRecord } from './whisper.ts';
 
 interface Row {
   seq: number;

@@ -3,7 +3,8 @@
  *
  * Handles: "WEBVTT" header and header lines (Kind:, Language:), BOM, CRLF, NOTE/STYLE/REGION
  * blocks, optional cue ids, cue settings, hh:mm:ss.mmm / mm:ss.mmm / non-padded Teams stamps
- * ("0:8:44.690"), Zoom "Name: text" prefixes (+ continuation cues without a prefix), Teams
+ * ("0:8:44.690"), Zoom "Name: text" prefixes (+ continuation cues without a prefix), Zoom's newer
+ * speaker-on-the-cue-id layout (`1 "Jane Doe" (123456789)`, see cueIdSpeaker), Teams
  * <v Name> voice tags (GUID names kept as given), YouTube rolling captions with inline word
  * timestamps (see rolling-captions.ts), other tags stripped and entities decoded.
  * Cues are kept in file order (Teams files have overlapping / slightly out-of-order cues).
@@ -19,6 +20,20 @@ import { isTimingLine, parseCueTiming } from './timestamps.ts';
 interface RawCue extends CueLines {
   startMs: number;
   endMs: number;
+  /** The cue identifier line, when there is one. */
+  id: string | null;
+}
+
+/**
+ * Zoom's newer layout names the speaker on the cue identifier line: `1 "Jane Doe" (123456789)`
+ * (a cue number, the quoted display name, an optional numeric participant id). A bare number is
+ * an ordinary cue id, never a name.
+ */
+const ZOOM_SPEAKER_ID = /^(?:\d+[ \t]+)?"([^"]+)"(?:[ \t]*\(\d+\))?[ \t]*$/;
+
+export function cueIdSpeaker(id: string | null): string | null {
+  const m = id === null ? null : ZOOM_SPEAKER_ID.exec(id.trim());
+  return m === null ? null : m[1].trim() || null;
 }
 
 const BLOCK_KEYWORD = /^(?:NOTE|STYLE|REGION)(?:[ \t]|$)/;
@@ -40,9 +55,9 @@ export function parseVtt(text: string): { segments: Segment[]; warnings: string[
   return { segments: mergeCues(speakerCues, { inheritSpeaker: true }), warnings };
 }
 
-/** Speaker from a <v> voice tag, else an accepted "Name: " prefix on the cue's first line. */
+/** Speaker from a <v> voice tag or a Zoom cue id, else an accepted "Name: " prefix on the cue's first line. */
 function attachSpeakers(cues: RawCue[], cueLines: string[][]): Cue[] {
-  const voices = cues.map((cue) => voiceTagSpeaker(cue.raw.join('\n')));
+  const voices = cues.map((cue) => voiceTagSpeaker(cue.raw.join('\n')) ?? cueIdSpeaker(cue.id));
   const prefixes = cueLines.map((lines, i) => {
     const first = lines.find((l) => l.trim() !== '');
     return voices[i] === null && first !== undefined ? speakerPrefix(first.trim()) : null;
@@ -75,7 +90,8 @@ function readCues(lines: string[], warnings: string[]): RawCue[] {
       const where = `vtt: cue ${cues.length + 1} (line ${timingIndex + 1})`;
       const timing = parseCueTiming(lines[timingIndex], where);
       const payload = readPayload(lines, timingIndex + 1);
-      cues.push({ startMs: timing.startMs, endMs: timing.endMs, raw: payload.lines, plain: payload.lines.map(plainCueText) });
+      const id = timingIndex === i ? null : line;
+      cues.push({ startMs: timing.startMs, endMs: timing.endMs, id, raw: payload.lines, plain: payload.lines.map(plainCueText) });
       i = payload.next;
     } else {
       // Text without a timing line: a blank line typed inside a cue's text. Keep it with that cue.
@@ -130,9 +146,9 @@ function readPayload(lines: string[], start: number): { lines: string[]; next: n
   return { lines: payload, next: i };
 }
 
-/** A cue id written without a blank line before it: one token ("17", "cue-3"), not a sentence. */
+/** A cue id written without a blank line before it: one token ("17", "cue-3") or a Zoom speaker id, not a sentence. */
 function isCueId(line: string): boolean {
-  return /^\S+$/.test(line.trim());
+  return /^\S+$/.test(line.trim()) || cueIdSpeaker(line) !== null;
 }
 
 function startsCue(lines: string[], i: number): boolean {

@@ -8,12 +8,16 @@
  * from 0 to MAX_TIME_MS (2^53 - 1 ms, see timestamps.ts).
  * With speakers (WhisperX diarisation) a speaker's consecutive segments are joined and a
  * segment without a speaker continues the previous one; without speakers one segment each.
+ * When the segments' words[] carry speakers of their own (WhisperX assigns them per word), the
+ * words are read instead, so a speaker change inside a segment is kept (stt/words.ts rules).
  */
 import { BadInputError } from '../errors.ts';
 import type { Segment } from '../types.ts';
-import { describeValue, oneLine } from './clean-text.ts';
+import { describeValue, isRecord, oneLine } from './clean-text.ts';
 import { mergeCues, type Cue } from './merge-cues.ts';
 import { isStorableMs, MAX_TIME_MS } from './timestamps.ts';
+import { whisperWordsWithSpeakers } from './stt/word-list.ts';
+import { wordsToSegments } from './stt/words.ts';
 
 /** JSON.parse with the BadInputError this project wants ("<format>: text is not JSON: ..."). */
 export function parseJsonText(text: string, format: string): unknown {
@@ -47,6 +51,8 @@ export function parseWhisperValue(value: unknown): { segments: Segment[]; warnin
     const got = isRecord(value) ? `an object whose "segments" is ${describeValue(value.segments)}` : describeValue(value);
     throw new BadInputError(`whisper: expected {"segments": [{"start", "end", "text"}, ...]}, got ${got}`);
   }
+  const worded = whisperWordsWithSpeakers(list);
+  if (worded !== null) return { segments: wordsToSegments(worded), warnings: [] };
   const cues = list.map((item, i) => readSegment(item, `whisper: segments[${i}]`));
   const hasSpeakers = cues.some((cue) => cue.speaker !== null);
   return { segments: mergeCues(cues, { inheritSpeaker: hasSpeakers }), warnings: [] };
@@ -81,8 +87,4 @@ function seconds(value: unknown, where: string): number {
     throw new BadInputError(`${where}: ${value} is out of range (expected 0 to ${MAX_SECONDS} seconds)`);
   }
   return ms;
-}
-
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -1,0 +1,48 @@
+/**
+ * Rev.ai transcript (application/vnd.rev.transcript.v1.0+json) -> Segment[]. Pure.
+ *
+ * Reads monologues[] {speaker (integer), speaker_name?, elements[]}: "text" elements {value, ts,
+ * end_ts (seconds)} are words; "punct" elements {value} carry punctuation AND the spaces between
+ * words (" "), untimed; other element types ("unknown") are skipped. Text is rebuilt exactly as
+ * the elements spell it ("co" "-" "founder" -> "co-founder"). Each monologue starts a segment,
+ * even when the speaker does not change. The speaker is speaker_name when given, else "Speaker N".
+ */
+import type { Segment } from '../../types.ts';
+import { arrayAt, isRecord, objectAt, optionalString, stringAt } from './shape.ts';
+import { secondsMs } from './times.ts';
+import { speakerLabel, wordsToSegments, type Word } from './words.ts';
+
+export function looksLikeRevAi(value: unknown): boolean {
+  return isRecord(value) && Array.isArray(value.monologues);
+}
+
+export function parseRevAiValue(value: unknown): { segments: Segment[]; warnings: string[] } {
+  const monologues = arrayAt(objectAt(value, 'revai').monologues, 'revai: monologues');
+  const words: Word[] = [];
+  monologues.forEach((m, i) => {
+    const where = `revai: monologues[${i}]`;
+    const monologue = objectAt(m, where);
+    const speaker = optionalString(monologue.speaker_name, `${where}.speaker_name`)?.trim() || speakerLabel(monologue.speaker);
+    let first = true;
+    let space = true;
+    arrayAt(monologue.elements, `${where}.elements`).forEach((e, j) => {
+      const at = `${where}.elements[${j}]`;
+      const element = objectAt(e, at);
+      const text = stringAt(element.value, `${at}.value`);
+      if (element.type === 'punct') {
+        if (text.trim() === '') {
+          space = true;
+          return;
+        }
+        words.push({ text, startMs: null, endMs: null, speaker, spaceBefore: space && !first, breakBefore: first });
+      } else if (element.type === 'text') {
+        words.push({ text, startMs: secondsMs(element.ts, `${at}.ts`), endMs: secondsMs(element.end_ts, `${at}.end_ts`), speaker, spaceBefore: space || first, breakBefore: first });
+      } else {
+        return;
+      }
+      first = false;
+      space = false;
+    });
+  });
+  return { segments: wordsToSegments(words), warnings: [] };
+}
