@@ -14,6 +14,8 @@ import { cliEnv, parseLogLines, runCli } from '../support/cli.ts';
 
 const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
+const STT_FIXTURES = fileURLToPath(new URL('../../../shared/fixtures-stt/', import.meta.url));
+const OWN_STT = fileURLToPath(new URL('../fixtures/stt/', import.meta.url));
 const exampleFiles = fs.readdirSync(EXAMPLES).filter((f) => !f.endsWith('.md')).map((f) => path.join(EXAMPLES, f));
 let cwd: string;
 let env: NodeJS.ProcessEnv;
@@ -76,4 +78,42 @@ test('every real-world fixture file ingests (../shared/fixtures)', async (t) => 
     assert.equal(j.status, 'complete', j.document_id);
     assert.ok(j.segments > 1 && j.chunks > 1, `${j.document_id}: ${j.segments} segments, ${j.chunks} chunks`);
   }
+});
+
+test('every real speech-to-text file ingests (../shared/fixtures-stt), with its speakers on the chunks', async (t) => {
+  if (!fs.existsSync(STT_FIXTURES)) {
+    t.skip('../shared/fixtures-stt absent: real speech-to-text ingest test skipped');
+    return;
+  }
+  const files = fs.readdirSync(STT_FIXTURES).filter((f) => !f.endsWith('.tsv')).map((f) => path.join(STT_FIXTURES, f));
+  const ingest = await runCli(['ingest', ...files, '--json'], env, cwd);
+  assert.equal(ingest.code, 0, ingest.stderr);
+  const jobs = JSON.parse(ingest.stdout) as { document_id: string; status: string; chunks: number; segments: number }[];
+  assert.equal(jobs.length, files.length);
+  for (const j of jobs) {
+    assert.equal(j.status, 'complete', j.document_id);
+    assert.ok(j.segments >= 1 && j.chunks >= 1, `${j.document_id}: ${j.segments} segments, ${j.chunks} chunks`);
+  }
+  const search = await runCli(['search', 'space walk power switches', '-k', '1', '--json', '--document-id', 'deepgram-diarized-1.json'], env, cwd);
+  assert.equal(search.code, 0, search.stderr);
+  const [hit] = JSON.parse(search.stdout) as { speakers: string[]; start_ms: number }[];
+  assert.ok(hit.speakers.every((s) => /^Speaker [0-2]$/.test(s)) && hit.speakers.length > 0, hit.speakers.join(', '));
+});
+
+test('--speaker-names renames the labels a speech-to-text file gives; a bad map is refused before anything is queued', async () => {
+  const file = path.join(OWN_STT, 'aws-transcribe.json');
+  const ingest = await runCli(['ingest', file, '--document-id', 'named-call', '--speaker-names', '{"spk_0": "Ann", "spk_1": "Bo"}', '--json'], env, cwd);
+  assert.equal(ingest.code, 0, ingest.stderr);
+  const [job] = JSON.parse(ingest.stdout) as { status: string }[];
+  assert.equal(job.status, 'complete');
+  const search = await runCli(['search', 'rolling back the build', '-k', '5', '--json', '--document-id', 'named-call'], env, cwd);
+  const hits = JSON.parse(search.stdout) as { speakers: string[] }[];
+  assert.deepEqual([...new Set(hits.flatMap((h) => h.speakers))].sort(), ['Ann', 'Bo']);
+
+  const before = JSON.parse((await runCli(['status', '--json'], env, cwd)).stdout) as Record<string, number>;
+  const bad = await runCli(['ingest', file, '--document-id', 'bad-names', '--speaker-names', '{"spk_0": 7}'], env, cwd);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /--speaker-names\["spk_0"\]: expected a non-empty name, got a number \(7\)/);
+  const after = JSON.parse((await runCli(['status', '--json'], env, cwd)).stdout) as Record<string, number>;
+  assert.deepEqual(after, before, 'nothing was queued');
 });

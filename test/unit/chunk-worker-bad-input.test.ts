@@ -13,7 +13,7 @@ import type { ChunkTask } from '../../src/shared/thread-messages.ts';
 
 const options = { maxTokens: 64, charLimit: 400, encoding: 'cl100k_base' };
 
-const cases: Array<{ name: string; format: string; payload: unknown; message: RegExp }> = [
+const cases: Array<{ name: string; format: string; payload: unknown; message: RegExp; speakerNames?: unknown }> = [
   {
     name: 'segments start_ms 1e20',
     format: 'segments',
@@ -39,6 +39,13 @@ const cases: Array<{ name: string; format: string; payload: unknown; message: Re
     message: /^transcript is empty \(payload\.text is blank\)$/,
   },
   {
+    name: 'metadata.speaker_names that is not a map of names',
+    format: 'auto',
+    payload: { text: 'WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nAnn: hi\n' },
+    speakerNames: { Ann: ['Ann', 'Lee'] },
+    message: /^metadata\.speaker_names\["Ann"\]: expected a non-empty name, got an array$/,
+  },
+  {
     name: 'segments of only zero-width characters',
     format: 'auto',
     payload: { segments: [{ seq: 1, text: '\u200B' }, { seq: 2, text: '\u2060 \u00AD' }] },
@@ -50,7 +57,7 @@ describe('chunkTranscript: unusable transcripts are parse failures', () => {
   for (const c of cases) {
     test(c.name, () => {
       for (const payload of [c.payload, JSON.stringify(c.payload)]) {
-        const result = chunkTranscript({ format: c.format, payload, options });
+        const result = chunkTranscript({ format: c.format, payload, options, speakerNames: c.speakerNames });
         assert.equal(result.ok, false, JSON.stringify(result).slice(0, 200));
         if (result.ok) return;
         assert.equal(result.category, 'bad_input');
@@ -65,7 +72,7 @@ describe('through the real thread pool', () => {
   after(() => pool.close());
   test('every case comes back ok:false, bad_input', async () => {
     for (const c of cases) {
-      const task: ChunkTask = { format: c.format, payload: JSON.stringify(c.payload), options };
+      const task: ChunkTask = { format: c.format, payload: JSON.stringify(c.payload), options, speakerNames: c.speakerNames };
       const result = await pool.chunk(task);
       assert.equal(result.ok, false, c.name);
       if (!result.ok) assert.match(result.message, c.message, c.name);
@@ -74,7 +81,7 @@ describe('through the real thread pool', () => {
 
   test('streamed (as the job runner chunks): the stream head rejects with BadInputError', async () => {
     for (const c of cases) {
-      const stream = pool.stream({ format: c.format, payload: JSON.stringify(c.payload), options }, { batchSize: 8, window: 2 });
+      const stream = pool.stream({ format: c.format, payload: JSON.stringify(c.payload), options, speakerNames: c.speakerNames }, { batchSize: 8, window: 2 });
       try {
         await assert.rejects(stream.head, (error: unknown) => error instanceof BadInputError && c.message.test(error.message), c.name);
       } finally {

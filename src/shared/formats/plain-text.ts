@@ -13,6 +13,8 @@
  * A "Name:" prefix counts only for a plausible name (cue-text.ts) that looks like a name or is
  * used at least twice. A turn's start is its stamp; its end is the next turn's stamp, if it has one.
  * A stamp of the right shape with impossible values ("[00:61:00]") is an error.
+ * Otter's export footer ("Transcribed by https://otter.ai", also written "<https://otter.ai>") is
+ * not speech and is left out.
  */
 import { BadInputError } from '../errors.ts';
 import type { Segment } from '../types.ts';
@@ -47,10 +49,12 @@ interface Turn {
   lines: string[];
 }
 
+const OTTER_FOOTER = /^Transcribed by <?https?:\/\/otter\.ai\/?>?$/i;
+
 export function parsePlainText(text: string): { segments: Segment[]; warnings: string[] } {
   const lines = normaliseRawText(text)
     .split('\n')
-    .map((line, i) => classify(isInvisibleText(line) ? '' : line.trim(), i + 1));
+    .map((line, i) => classify(isInvisibleText(line) || OTTER_FOOTER.test(line.trim()) ? '' : line.trim(), i + 1));
   const accepted = acceptedNames(lines.flatMap((l) => (l.name === null ? [] : [l.name])));
   const turns: Turn[] = [];
   let current: Turn | null = null;

@@ -5,7 +5,8 @@
  * end_ts (seconds)} are words; "punct" elements {value} carry punctuation AND the spaces between
  * words (" "), untimed; other element types ("unknown") are skipped. Text is rebuilt exactly as
  * the elements spell it ("co" "-" "founder" -> "co-founder"). Each monologue starts a segment,
- * even when the speaker does not change. The speaker is speaker_name when given, else "Speaker N".
+ * even when the speaker does not change. The speaker is the speaker_name given on any of that
+ * speaker's monologues, else "Speaker N".
  */
 import type { Segment } from '../../types.ts';
 import { arrayAt, isRecord, objectAt, optionalString, stringAt } from './shape.ts';
@@ -17,12 +18,16 @@ export function looksLikeRevAi(value: unknown): boolean {
 }
 
 export function parseRevAiValue(value: unknown): { segments: Segment[]; warnings: string[] } {
-  const monologues = arrayAt(objectAt(value, 'revai').monologues, 'revai: monologues');
+  const monologues = arrayAt(objectAt(value, 'revai').monologues, 'revai: monologues').map((m, i) => objectAt(m, `revai: monologues[${i}]`));
+  const names = new Map<unknown, string>();
+  monologues.forEach((monologue, i) => {
+    const name = optionalString(monologue.speaker_name, `revai: monologues[${i}].speaker_name`)?.trim();
+    if (name && !names.has(monologue.speaker)) names.set(monologue.speaker, name);
+  });
   const words: Word[] = [];
-  monologues.forEach((m, i) => {
+  monologues.forEach((monologue, i) => {
     const where = `revai: monologues[${i}]`;
-    const monologue = objectAt(m, where);
-    const speaker = optionalString(monologue.speaker_name, `${where}.speaker_name`)?.trim() || speakerLabel(monologue.speaker);
+    const speaker = names.get(monologue.speaker) ?? speakerLabel(monologue.speaker);
     let first = true;
     let space = true;
     arrayAt(monologue.elements, `${where}.elements`).forEach((e, j) => {
