@@ -16,7 +16,7 @@ create table if not exists rag_ingestion_queue (
   document_id      text not null,
   version          text not null default '1',
   title            text,
-  format           text not null default 'auto',   -- auto | segments | vtt | srt | whisper | text (validated by the worker)
+  format           text not null default 'auto',   -- auto or a format of the README's Transcript formats table (validated by the worker)
   payload          jsonb not null,                  -- {"text": "..."} or {"segments": [...]}
   metadata         jsonb not null default '{}'::jsonb,
   priority         integer not null default 0,      -- higher runs first

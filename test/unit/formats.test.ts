@@ -553,6 +553,7 @@ describe('bundled examples (examples/)', () => {
     ['product-meeting.vtt', 'vtt', ['Luis Ortega', 'Maya Chen', 'Priya Nair (PM)'], /migrating the billing database to a read replica before the holiday freeze/],
     ['customer-interview.srt', 'srt', ['Dana', 'Interviewer'], /forty croissants every Sunday/],
     ['lecture-notes.txt', 'text', ['Professor Lind', 'Student'], /only one G3P leaves the cycle as profit/],
+    ['support-call.json', 'deepgram', ['Speaker 0', 'Speaker 1'], /A replacement router will ship overnight to the Denver office/],
   ];
   for (const [file, format, speakers, passage] of cases) {
     test(`${file} parses as ${format} with its speakers and distinctive passage`, () => {
