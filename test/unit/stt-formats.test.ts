@@ -212,20 +212,20 @@ describe('own fixtures (test/fixtures/stt): exact segments', () => {
   });
 
   test('word lists: integer times with long median words are milliseconds; {word_segments} and {text, words} are word lists', () => {
-    const ms = [{ text: 'Hello', start: 120, end: 480 }, { text: 'world.', start: 480, end: 900 }, { text: 'Bye.', start: 4000, end: 4300 }];
+    const ms = [{ text: 'Hello', start: 120, end: 480 }, { text: 'world.', start: 480, end: 900 }, ...Array.from({ length: 20 }, (_, i) => ({ text: i === 19 ? 'bye.' : 'and', start: 4000 + i * 300, end: 4250 + i * 300 }))];
     const parsed = parseTranscript('auto', { text: JSON.stringify(ms) });
     assert.equal(parsed.format, 'words');
     assert.deepEqual(rows(parsed.segments), [
       [null, 120, 900, 'Hello world.'],
-      [null, 4000, 4300, 'Bye.'],
+      [null, 4000, 9950, `${'and '.repeat(19)}bye.`],
     ]);
     assert.match(parsed.warnings.join('\n'), /read as milliseconds/);
     const whisperx = { word_segments: [{ word: 'One', start: 0.5, end: 0.9, speaker: 'SPEAKER_01' }, { word: 'two.', start: 0.9, end: 1.2, speaker: 'SPEAKER_01' }] };
     assert.deepEqual(rows(parseTranscript('auto', { text: JSON.stringify(whisperx) }).segments), [['SPEAKER_01', 500, 1200, 'One two.']]);
     const openai = { task: 'transcribe', language: 'english', duration: 2, text: 'Hi all.', words: [{ word: 'Hi', start: 0, end: 0.4 }, { word: 'all.', start: 0.4, end: 0.9 }] };
     assert.equal(detectFormat(JSON.stringify(openai)), 'words');
-    // Fewer than three {text, start} items stay Whisper segments.
-    assert.equal(detectFormat('[{"start":0,"end":1,"text":"Hello"},{"start":1,"end":2,"text":"again"}]'), 'whisper');
+    // Fewer than twenty {text, start} items stay Whisper segments (a short clip of one-word answers).
+    assert.equal(detectFormat('[{"start":0,"end":1,"text":"Hello."},{"start":1,"end":2,"text":"Yes."},{"start":2,"end":3,"text":"Okay."}]'), 'whisper');
   });
 
   test('a recognised shape with no words is an empty transcript', () => {
@@ -241,6 +241,59 @@ describe('own fixtures (test/fixtures/stt): exact segments', () => {
       assert.equal(detectFormat(text), format);
       assert.throws(() => parseTranscript('auto', { text }), (e: unknown) => e instanceof BadInputError && e.message === `transcript is empty (no spoken text after parsing ${format})`, format);
     }
+  });
+});
+
+describe('edge cases found in review', () => {
+  const parse = (value: unknown, format: TranscriptFormat = 'auto') => rows(parseTranscript(format, { text: typeof value === 'string' ? value : JSON.stringify(value) }).segments);
+  test('Google: a final result with speakers that does not repeat the others leaves every result read', () => {
+    const value = { results: [
+      { alternatives: [{ transcript: 'Hello there.', words: [{ word: 'Hello', startOffset: '0s', endOffset: '0.5s', speakerLabel: '1' }, { word: 'there.', startOffset: '0.5s', endOffset: '1s', speakerLabel: '1' }] }] },
+      { alternatives: [{ transcript: 'How are you?', words: [{ word: 'How', startOffset: '2s', endOffset: '3s', speakerLabel: '2' }] }] },
+    ] };
+    assert.deepEqual(parse(value), [['1', 0, 1000, 'Hello there.'], ['2', 2000, 3000, 'How']]);
+  });
+  test('Google: words with no times at all are untimed, not at 0 s', () => {
+    assert.deepEqual(parse({ results: [{ alternatives: [{ words: [{ word: 'Hi', speakerTag: 1 }, { word: 'Yes.', speakerTag: 2 }] }] }] }), [['Speaker 1', null, null, 'Hi'], ['Speaker 2', null, null, 'Yes.']]);
+  });
+  test('Deepgram: diarized utterances on several channels keep their speakers; paragraphs merge by time', () => {
+    const utterances = { results: { channels: [{ alternatives: [{ transcript: '' }] }, { alternatives: [{ transcript: '' }] }], utterances: [{ start: 0, end: 1, transcript: 'Hi.', speaker: 0, channel: 0 }, { start: 1, end: 2, transcript: 'Who?', speaker: 1, channel: 1 }] } };
+    assert.deepEqual(parse(utterances), [['Speaker 0 (channel 0)', 0, 1000, 'Hi.'], ['Speaker 1 (channel 1)', 1000, 2000, 'Who?']]);
+    const paragraph = (start: number, text: string) => ({ speaker: 0, sentences: [{ text, start, end: start + 1 }] });
+    const paragraphs = { results: { channels: [
+      { alternatives: [{ transcript: '', paragraphs: { paragraphs: [paragraph(0, 'One.'), paragraph(10, 'Three.')] } }] },
+      { alternatives: [{ transcript: '', paragraphs: { paragraphs: [paragraph(5, 'Two.')] } }] },
+    ] } };
+    assert.deepEqual(parse(paragraphs).map((r) => r[1]), [0, 5000, 10_000]);
+  });
+  test('Amazon Transcribe: two channels with words starting at the same time keep their own channel', () => {
+    const item = (content: string, start: string, end: string) => ({ start_time: start, end_time: end, alternatives: [{ content }], type: 'pronunciation' });
+    const punct = { alternatives: [{ content: '.' }], type: 'punctuation' };
+    const value = { results: { transcripts: [{ transcript: 'Hello. Hi.' }], items: [item('Hello', '0.0', '0.5'), punct, item('Hi', '0.0', '0.9'), punct],
+      channel_labels: { number_of_channels: 2, channels: [{ channel_label: 'ch_0', items: [item('Hello', '0.0', '0.5'), punct] }, { channel_label: 'ch_1', items: [item('Hi', '0.0', '0.9'), punct] }] } } };
+    assert.deepEqual(parse(value), [['ch_0', 0, 500, 'Hello.'], ['ch_1', 0, 900, 'Hi.']]);
+  });
+  test('a word that ends before it starts is bad input in every word-level format', () => {
+    for (const value of [
+      { results: { channels: [{ alternatives: [{ words: [{ word: 'a', start: 2, end: 1 }] }] }] } },
+      { status: 'completed', audio_url: 'x', words: [{ text: 'a', start: 2000, end: 1000, speaker: 'A' }] },
+      { results: { items: [{ type: 'pronunciation', start_time: '2', end_time: '1', alternatives: [{ content: 'a' }] }] } },
+      { monologues: [{ speaker: 0, elements: [{ type: 'text', value: 'a', ts: 2, end_ts: 1 }] }] },
+      { results: [{ alternatives: [{ words: [{ word: 'a', startTime: '2s', endTime: '1s' }] }] }] },
+    ]) {
+      assert.throws(() => parse(value), (e: unknown) => e instanceof BadInputError && /ends \(1000 ms\) before it starts \(2000 ms\)$/.test(e.message), JSON.stringify(value));
+    }
+  });
+  test('WhisperX: an unaligned word (no times, no speaker) stays in its turn', () => {
+    assert.deepEqual(parse({ word_segments: [{ word: 'I', start: 0, end: 0.2, speaker: 'S0' }, { word: '100' }, { word: 'x', start: 0.3, end: 0.5, speaker: 'S0' }] }), [['S0', 0, 500, 'I 100 x']]);
+  });
+  test('Zoom cue ids: a name with quotes inside; a quoted text line before a timing line stays text', () => {
+    assert.deepEqual(parse('WEBVTT\n\n1 "Jane Doe" (1)\n00:00:00.000 --> 00:00:02.000\nHello there.\n\n2 "Robert "Bob" Smith" (2)\n00:00:02.000 --> 00:00:04.000\nHi Jane.\n'), [
+      ['Jane Doe', 0, 2000, 'Hello there.'],
+      ['Robert "Bob" Smith', 2000, 4000, 'Hi Jane.'],
+    ]);
+    const quoted = parse('WEBVTT\n\n1\n00:00:00.000 --> 00:00:02.000\nJane: She told me\n"stop right there"\n00:00:02.000 --> 00:00:04.000\nJane: and I stopped.\n');
+    assert.deepEqual(quoted, [['Jane', 0, 4000, 'She told me "stop right there" and I stopped.']]);
   });
 });
 

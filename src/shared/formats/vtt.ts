@@ -29,11 +29,11 @@ interface RawCue extends CueLines {
  * (a cue number, the quoted display name, an optional numeric participant id). A bare number is
  * an ordinary cue id, never a name.
  */
-const ZOOM_SPEAKER_ID = /^(?:\d+[ \t]+)?"([^"]+)"(?:[ \t]*\(\d+\))?[ \t]*$/;
+const ZOOM_SPEAKER_ID = /^(\d+[ \t]+)?"(.+)"(?:[ \t]*\(\d+\))?[ \t]*$/;
 
 export function cueIdSpeaker(id: string | null): string | null {
   const m = id === null ? null : ZOOM_SPEAKER_ID.exec(id.trim());
-  return m === null ? null : m[1].trim() || null;
+  return m === null ? null : m[2].trim() || null;
 }
 
 const BLOCK_KEYWORD = /^(?:NOTE|STYLE|REGION)(?:[ \t]|$)/;
@@ -146,9 +146,12 @@ function readPayload(lines: string[], start: number): { lines: string[]; next: n
   return { lines: payload, next: i };
 }
 
-/** A cue id written without a blank line before it: one token ("17", "cue-3") or a Zoom speaker id, not a sentence. */
+/**
+ * A cue id written without a blank line before it: one token ("17", "cue-3") or a numbered Zoom speaker id
+ * (`12 "Jane Doe" (1677)`), not a sentence (a quoted line of text stays text).
+ */
 function isCueId(line: string): boolean {
-  return /^\S+$/.test(line.trim()) || cueIdSpeaker(line) !== null;
+  return /^\S+$/.test(line.trim()) || (cueIdSpeaker(line) !== null && /^\d+[ \t]/.test(line.trim()));
 }
 
 function startsCue(lines: string[], i: number): boolean {

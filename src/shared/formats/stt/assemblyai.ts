@@ -10,7 +10,7 @@ import { BadInputError } from '../../errors.ts';
 import type { Segment } from '../../types.ts';
 import { quote } from '../clean-text.ts';
 import { isRecord, objectAt, optionalArray, optionalString, stringAt } from './shape.ts';
-import { millisecondsMs } from './times.ts';
+import { checkedSpan, millisecondsMs } from './times.ts';
 import { speakerLabel, wordsToSegments, type Word } from './words.ts';
 
 /** An object with utterances[], or words[] of {text, start} and AssemblyAI's own top-level keys. */
@@ -49,8 +49,7 @@ function readWord(item: unknown, where: string, breakBefore: boolean): Word {
   const w = objectAt(item, where);
   return {
     text: stringAt(w.text, `${where}.text`),
-    startMs: millisecondsMs(w.start, `${where}.start`),
-    endMs: millisecondsMs(w.end, `${where}.end`),
+    ...checkedSpan(millisecondsMs(w.start, `${where}.start`), millisecondsMs(w.end, `${where}.end`), where),
     speaker: speakerLabel(w.speaker),
     breakBefore,
   };

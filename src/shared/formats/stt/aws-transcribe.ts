@@ -12,7 +12,7 @@
  */
 import type { Segment } from '../../types.ts';
 import { arrayAt, isRecord, objectAt, optionalArray, optionalString, stringAt, type Json } from './shape.ts';
-import { secondsMs } from './times.ts';
+import { checkedSpan, secondsMs } from './times.ts';
 import { mergeByStart, wordsToSegments, type Word } from './words.ts';
 
 export function looksLikeAwsTranscribe(value: unknown): boolean {
@@ -29,7 +29,10 @@ export function parseAwsTranscribeValue(value: unknown): { segments: Segment[]; 
   const speakers = speakerIndex(results.speaker_labels, 'aws-transcribe: results.speaker_labels');
   const channels = channelIndex(results.channel_labels);
   let items = optionalArray(results.items, 'aws-transcribe: results.items').map((item, i) => readItem(item, `aws-transcribe: results.items[${i}]`));
-  if (items.length === 0 && channels.lists.length > 0) items = mergeByStart(channels.lists);
+  // Channel identification without diarization, where the items carry no label of their own: each channel's own
+  // list says whose every word is (two channels may have words starting at the same time).
+  const unlabelled = items.every((item) => item.speaker === null) && speakers.ranges.length === 0 && speakers.byStart.size === 0;
+  if (channels.lists.length > 0 && (items.length === 0 || unlabelled)) items = mergeByStart(channels.lists);
   const words = items.map((item) => ({ ...item, speaker: item.speaker ?? speakerAt(speakers, item.startMs) ?? channelAt(channels.byStart, item.startMs) }));
   if (words.length > 0) return { segments: wordsToSegments(attachPunctuationSpeakers(words)), warnings: [] };
   const transcripts = optionalArray(results.transcripts, 'aws-transcribe: results.transcripts').map((t, i) =>
@@ -46,8 +49,7 @@ function readItem(item: unknown, where: string, channel: string | null = null): 
   const punctuation = it.type === 'punctuation';
   return {
     text: content,
-    startMs: punctuation ? null : secondsMs(it.start_time, `${where}.start_time`),
-    endMs: punctuation ? null : secondsMs(it.end_time, `${where}.end_time`),
+    ...(punctuation ? { startMs: null, endMs: null } : checkedSpan(secondsMs(it.start_time, `${where}.start_time`), secondsMs(it.end_time, `${where}.end_time`), where)),
     speaker: optionalString(it.speaker_label, `${where}.speaker_label`) ?? optionalString(it.channel_label, `${where}.channel_label`) ?? channel,
     spaceBefore: !punctuation,
   };
@@ -70,6 +72,7 @@ function speakerIndex(value: unknown, where: string): SpeakerIndex {
       if (start !== null) index.byStart.set(start, optionalString(entry.speaker_label, `${at}.items[${j}].speaker_label`) ?? label);
     });
   });
+  index.ranges.sort((a, b) => a.startMs - b.startMs);
   return index;
 }
 
@@ -77,7 +80,19 @@ function speakerAt(index: SpeakerIndex, startMs: number | null): string | null {
   if (startMs === null) return null;
   const exact = index.byStart.get(startMs);
   if (exact !== undefined) return exact;
-  return index.ranges.find((r) => startMs >= r.startMs && startMs < r.endMs)?.label ?? null;
+  // Ranges are in time order (sorted in speakerIndex): binary search for the last one starting at or before.
+  let lo = 0;
+  let hi = index.ranges.length - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (index.ranges[mid].startMs <= startMs) {
+      found = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  const range = found >= 0 ? index.ranges[found] : undefined;
+  return range !== undefined && startMs < range.endMs ? range.label : null;
 }
 
 /** Channel identification: each channel's items (for outputs without results.items) and channel by start time. */

@@ -10,7 +10,7 @@
  */
 import type { Segment } from '../../types.ts';
 import { arrayAt, isRecord, objectAt, optionalArray, optionalString, stringAt, type Json } from './shape.ts';
-import { secondsMs } from './times.ts';
+import { checkedSpan, secondsMs } from './times.ts';
 import { mergeByStart, speakerLabel, wordsToSegments, type Word } from './words.ts';
 
 export function looksLikeDeepgram(value: unknown): boolean {
@@ -22,7 +22,11 @@ export function parseDeepgramValue(value: unknown): { segments: Segment[]; warni
   const results = objectAt(root.results, 'deepgram: results');
   const channels = arrayAt(results.channels, 'deepgram: results.channels');
   const alternatives = channels.map((channel, c) => firstAlternative(channel, `deepgram: results.channels[${c}]`));
-  const diarized = alternatives.some((alt) => optionalArray(alt.words, 'words').some((w) => isRecord(w) && w.speaker !== undefined && w.speaker !== null));
+  const hasSpeaker = (item: unknown) => isRecord(item) && item.speaker !== undefined && item.speaker !== null;
+  const diarized =
+    alternatives.some((alt, c) => optionalArray(alt.words, `deepgram: results.channels[${c}].alternatives[0].words`).some(hasSpeaker)) ||
+    optionalArray(results.utterances, 'deepgram: results.utterances').some(hasSpeaker) ||
+    alternatives.some((alt) => isRecord(alt.paragraphs) && Array.isArray(alt.paragraphs.paragraphs) && alt.paragraphs.paragraphs.some(hasSpeaker));
   const label = (speaker: unknown, channel: number): string | null => {
     const own = speakerLabel(speaker);
     if (channels.length === 1) return own;
@@ -40,7 +44,7 @@ export function parseDeepgramValue(value: unknown): { segments: Segment[]; warni
     const words = utterances.map((u, i) => readUtterance(u, `deepgram: results.utterances[${i}]`, label));
     return { segments: wordsToSegments(words), warnings: ['deepgram: no word timings; read results.utterances'] };
   }
-  const fallback = alternatives.flatMap((alt, c) => transcriptWords(alt, c, label));
+  const fallback = mergeByStart(alternatives.map((alt, c) => transcriptWords(alt, c, label)));
   return { segments: wordsToSegments(fallback), warnings: fallback.length > 0 ? ['deepgram: no words or utterances; read the transcript text'] : [] };
 }
 
@@ -51,8 +55,9 @@ function firstAlternative(channel: unknown, where: string): Json {
 
 function readWord(item: unknown, where: string, label: (speaker: unknown) => string | null): Word {
   const w = objectAt(item, where);
-  const text = optionalString(w.punctuated_word, `${where}.punctuated_word`) ?? stringAt(w.word, `${where}.word`);
-  return { text, startMs: secondsMs(w.start, `${where}.start`), endMs: secondsMs(w.end, `${where}.end`), speaker: label(w.speaker) };
+  const punctuated = optionalString(w.punctuated_word, `${where}.punctuated_word`);
+  const text = punctuated !== null && punctuated.trim() !== '' ? punctuated : stringAt(w.word, `${where}.word`);
+  return { text, ...checkedSpan(secondsMs(w.start, `${where}.start`), secondsMs(w.end, `${where}.end`), where), speaker: label(w.speaker) };
 }
 
 function readUtterance(item: unknown, where: string, label: (speaker: unknown, channel: number) => string | null): Word {
@@ -60,8 +65,7 @@ function readUtterance(item: unknown, where: string, label: (speaker: unknown, c
   const channel = typeof u.channel === 'number' ? u.channel : 0;
   return {
     text: stringAt(u.transcript, `${where}.transcript`),
-    startMs: secondsMs(u.start, `${where}.start`),
-    endMs: secondsMs(u.end, `${where}.end`),
+    ...checkedSpan(secondsMs(u.start, `${where}.start`), secondsMs(u.end, `${where}.end`), where),
     speaker: label(u.speaker, channel),
     breakBefore: true,
   };

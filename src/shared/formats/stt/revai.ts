@@ -10,7 +10,7 @@
  */
 import type { Segment } from '../../types.ts';
 import { arrayAt, isRecord, objectAt, optionalString, stringAt } from './shape.ts';
-import { secondsMs } from './times.ts';
+import { checkedSpan, secondsMs } from './times.ts';
 import { speakerLabel, wordsToSegments, type Word } from './words.ts';
 
 export function looksLikeRevAi(value: unknown): boolean {
@@ -41,7 +41,7 @@ export function parseRevAiValue(value: unknown): { segments: Segment[]; warnings
         }
         words.push({ text, startMs: null, endMs: null, speaker, spaceBefore: space && !first, breakBefore: first });
       } else if (element.type === 'text') {
-        words.push({ text, startMs: secondsMs(element.ts, `${at}.ts`), endMs: secondsMs(element.end_ts, `${at}.end_ts`), speaker, spaceBefore: space || first, breakBefore: first });
+        words.push({ text, ...checkedSpan(secondsMs(element.ts, `${at}.ts`), secondsMs(element.end_ts, `${at}.end_ts`), at), speaker, spaceBefore: space || first, breakBefore: first });
       } else {
         return;
       }

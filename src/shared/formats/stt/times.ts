@@ -75,3 +75,11 @@ function storable(ms: number, value: unknown, where: string): number {
   }
   return ms;
 }
+
+/** A word's or phrase's times, checked: the end may not be before the start. */
+export function checkedSpan(startMs: number | null, endMs: number | null, where: string): { startMs: number | null; endMs: number | null } {
+  if (startMs !== null && endMs !== null && endMs < startMs) {
+    throw new BadInputError(`${where}: ends (${endMs} ms) before it starts (${startMs} ms)`);
+  }
+  return { startMs, endMs };
+}

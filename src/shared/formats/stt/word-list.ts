@@ -12,12 +12,12 @@ import { BadInputError } from '../../errors.ts';
 import type { Segment } from '../../types.ts';
 import { describeValue } from '../clean-text.ts';
 import { isRecord, objectAt, optionalString, type Json } from './shape.ts';
-import { millisecondsMs, secondsMs } from './times.ts';
+import { checkedSpan, millisecondsMs, secondsMs } from './times.ts';
 import { speakerLabel, wordsToSegments, type Word } from './words.ts';
 
 const MS_MEDIAN_DURATION = 20;
 /** Fewer {text, start} items than this are read as Whisper segments (too few to tell words from sentences). */
-const MIN_TEXT_WORDS = 3;
+const MIN_TEXT_WORDS = 20;
 
 /** The word array of a word-only value, or null. */
 function wordArrayOf(value: unknown): unknown[] | null {
@@ -93,7 +93,7 @@ export function whisperWordsWithSpeakers(segments: unknown[]): Word[] | null {
       const where = `whisper: segments[${i}].words[${j}]`;
       const word = objectAt(w, where);
       const text = optionalString(word.word, `${where}.word`) ?? optionalString(word.text, `${where}.text`) ?? '';
-      return { text, startMs: secondsMs(word.start, `${where}.start`), endMs: secondsMs(word.end, `${where}.end`), speaker: speakerLabel(word.speaker) ?? own };
+      return { text, ...checkedSpan(secondsMs(word.start, `${where}.start`), secondsMs(word.end, `${where}.end`), where), speaker: speakerLabel(word.speaker) ?? own };
     });
   });
 }

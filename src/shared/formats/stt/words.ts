@@ -10,7 +10,8 @@
  * Segment text is the words joined with one space (none before a word with spaceBefore false,
  * as "co" "-founder"), in the service's punctuated form; times are the first word's start and
  * the last word's end (words without times contribute none). Words with no visible text are
- * dropped; speakers are kept exactly as given.
+ * dropped; speakers are kept exactly as given; a word with neither times nor a speaker stays in
+ * the turn it is in.
  */
 import type { Segment } from '../../types.ts';
 import { cleanSegmentText } from '../clean-text.ts';
@@ -58,7 +59,9 @@ export function wordsToSegments(words: Iterable<Word>): Segment[] {
   for (const word of words) {
     const text = cleanSegmentText(word.text);
     if (text === '') continue;
-    const speaker = word.speaker === null ? null : cleanSegmentText(word.speaker) || null;
+    const own = word.speaker === null ? null : cleanSegmentText(word.speaker) || null;
+    // A word with neither times nor a speaker (WhisperX cannot align numerals) belongs to the turn it is in.
+    const speaker: string | null = own === null && word.startMs === null && word.endMs === null && open !== null ? (open as Open).speaker : own;
     if (open === null || startsSegment(open, word, speaker)) {
       close();
       open = { text, speaker, startMs: word.startMs, endMs: word.endMs, lastEndMs: word.endMs, lastText: text };
