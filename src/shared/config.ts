@@ -85,6 +85,26 @@ export const SETTINGS = {
   shutdownGraceMs: { env: 'RAG_SHUTDOWN_GRACE_MS', default: '20000', schema: int(0, 600_000), doc: 'On SIGTERM/SIGINT: time to finish in-flight work before unfinished jobs are released.' },
   logFormat: { env: 'RAG_LOG_FORMAT', default: 'auto', schema: z.enum(['auto', 'pretty', 'json']), doc: 'auto: human-readable on a TTY, JSON lines otherwise.' },
   logLevel: { env: 'RAG_LOG_LEVEL', default: 'info', schema: z.enum(['debug', 'info', 'warn', 'error']), doc: 'Minimum log level.' },
+  httpPort: { env: 'RAG_HTTP_PORT', default: '', schema: optionalInt(0, 65535), doc: '`start` serves /health, /ready, /metrics and the status page on this port (0: any free port, logged). Empty: the platform\'s PORT when set, else no HTTP server.' },
+  platformPort: { env: 'PORT', default: '', schema: optionalInt(0, 65535), doc: 'The port a platform (Railway, Render, Fly.io, Heroku) assigns; used when RAG_HTTP_PORT is empty.' },
+  httpHost: { env: 'RAG_HTTP_HOST', default: '0.0.0.0', schema: text.min(1, 'must not be empty'), doc: 'Address the HTTP server listens on (127.0.0.1: this machine only).' },
+  httpToken: { env: 'RAG_HTTP_TOKEN', default: '', schema: optionalText.pipe(z.string().min(16, 'must be at least 16 characters').optional()), secret: true, doc: 'Bearer token required by every endpoint but /health (Authorization: Bearer <token>). Empty: no token.' },
+  alertWebhookUrls: {
+    env: 'RAG_ALERT_WEBHOOK_URL',
+    default: '',
+    schema: text.transform((v, ctx) => {
+      const urls = v.split(/[\s,]+/).filter(Boolean);
+      for (const u of urls) {
+        if (!/^https?:\/\/[^\s/]+/.test(u) || !URL.canParse(u)) ctx.addIssue({ code: 'custom', message: `expected http(s) URLs separated by commas, got one that is not a URL (${urls.indexOf(u) + 1} of ${urls.length})` });
+      }
+      return urls;
+    }),
+    secret: true,
+    doc: 'Slack incoming-webhook or Discord webhook URLs (comma-separated) for alerts: final job failures, worker-level faults and recoveries, crashes, long jobs.',
+  },
+  alertFormat: { env: 'RAG_ALERT_FORMAT', default: 'auto', schema: z.enum(['auto', 'slack', 'discord']), doc: 'Payload of the alert webhooks. auto: Discord for discord.com/discordapp.com URLs, Slack otherwise.' },
+  longJobMs: { env: 'RAG_LONG_JOB_MS', default: '300000', schema: int(1000, 86_400_000), doc: 'Alert once when a job has been running this long.' },
+  queueSampleMs: { env: 'RAG_QUEUE_SAMPLE_MS', default: '15000', schema: int(1000, 3_600_000), doc: 'How often the HTTP server samples queue depth from the database (for /metrics and the status page).' },
   enableClaudeAnalysis: { env: 'RAG_ENABLE_CLAUDE_ANALYSIS', default: 'false', schema: bool, doc: 'Claude context/analysis per chunk (not in this version: a warning is logged and it is skipped).' },
   claudeConcurrency: { env: 'RAG_CLAUDE_CONCURRENCY', default: '3', schema: int(1, 64), doc: 'Claude requests in flight at once.' },
   anthropicApiKey: { env: 'ANTHROPIC_API_KEY', default: '', schema: optionalText, secret: true, doc: 'Claude API key (with RAG_ENABLE_CLAUDE_ANALYSIS).' },
@@ -185,10 +205,14 @@ export function secretsOf(config: Config): string[] {
     .filter(([, spec]) => spec.secret)
     .map(([key]) => config[key])
     .filter((v): v is string => typeof v === 'string' && v.length > 0);
+  const webhookList = config.alertWebhookUrls.join(',');
+  if (webhookList !== '') out.push(webhookList);
   // A user name without a password is a role name in DATABASE_URL, but a token in an HTTP endpoint's URL.
   out.push(...urlCredentials(config.databaseUrl, { userIsToken: false }));
   out.push(...urlCredentials(config.openaiBaseUrl, { userIsToken: true }));
   out.push(...urlCredentials(config.supabaseUrl, { userIsToken: true }));
+  // Each webhook URL is a credential on its own (Slack's and Discord's carry their token in the path).
+  out.push(...config.alertWebhookUrls);
   return [...new Set(out)];
 }
 
@@ -202,7 +226,11 @@ export function describeConfig(config?: Config): { env: string; default: string;
   return (Object.entries(SETTINGS) as [keyof Settings, SettingSpec][]).map(([key, spec]) => ({
     env: spec.env,
     default: spec.default,
-    value: config === undefined ? undefined : spec.secret ? (config[key] ? '(set)' : '') : shownValue(String(config[key] ?? '')),
+    value: config === undefined ? undefined : spec.secret ? (isSet(config[key]) ? '(set)' : '') : shownValue(String(config[key] ?? '')),
     doc: spec.doc,
   }));
+}
+
+function isSet(value: unknown): boolean {
+  return Array.isArray(value) ? value.length > 0 : Boolean(value);
 }

@@ -752,6 +752,51 @@ language sql stable as $$
    limit greatest(p_match_count, 1);
 $$;
 
+-- ───────────────────────────── housekeeping ─────────────────────────────
+-- Finished jobs by completion time: what rag_prune_jobs deletes, oldest first.
+create index if not exists rag_ingestion_queue_finished_idx
+  on rag_ingestion_queue (completed_at) where status in ('complete', 'failed', 'cancelled');
+
+-- Deletes up to p_limit finished jobs (complete, failed, cancelled: those in p_statuses) that finished more than
+-- p_older_than ago, oldest first; returns how many. Chunks and documents are never touched: rag_chunks keeps
+-- every stored chunk (its job_id then names a job that is gone). Call it until it returns 0; each call is one
+-- short transaction, and rows locked by someone else are skipped.
+create or replace function rag_prune_jobs(
+  p_older_than interval,
+  p_statuses text[] default array['complete', 'failed', 'cancelled'],
+  p_limit integer default 1000
+) returns integer
+language plpgsql as $$
+declare
+  v_deleted integer;
+begin
+  if p_statuses is null or cardinality(p_statuses) = 0
+     or exists (select 1 from unnest(p_statuses) s where s is null or s not in ('complete', 'failed', 'cancelled')) then
+    raise exception 'rag_prune_jobs: only finished jobs can be pruned (complete, failed, cancelled), got %', p_statuses
+      using errcode = '22023';
+  end if;
+  if p_older_than is null or p_older_than < interval '0' then
+    raise exception 'rag_prune_jobs: p_older_than must be a non-negative interval, got %', p_older_than using errcode = '22023';
+  end if;
+  with doomed as (
+    select id from rag_ingestion_queue
+     where status = any (p_statuses) and completed_at < now() - p_older_than
+     order by completed_at
+     limit greatest(1, p_limit)
+     for update skip locked
+  )
+  delete from rag_ingestion_queue q using doomed where q.id = doomed.id;
+  get diagnostics v_deleted = row_count;
+  return v_deleted;
+end $$;
+
+-- ───────────────────────────── version ─────────────────────────────
+-- The schema's version: a worker checks it at start-up (and /ready, `rag-worker doctor`) and asks for
+-- `rag-worker migrate` when the database is older than the worker. Raised whenever this file changes what a
+-- worker relies on.
+create or replace function rag_schema_version() returns integer
+language sql immutable as $$ select 1 $$;
+
 -- ───────────────────────────── privileges ─────────────────────────────
 -- Supabase serves every table, view and function of `public` over its REST API to anyone holding the project's anon
 -- key, and its default privileges grant them all to anon, authenticated and service_role. Nothing here is for the

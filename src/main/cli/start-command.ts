@@ -9,6 +9,7 @@
 import type { Coordinator } from '../coordinator/coordinator.ts';
 import { createCoordinator, describeRuntime, listenForJobs, OFFLINE_EMBEDDER_NOTICE, openRuntime, type Runtime } from '../runtime.ts';
 import { loadConfig, makeLogger } from './context.ts';
+import { startWorkerHttp, type WorkerHttp } from '../http/worker-http.ts';
 
 export async function startCommand(argv: Record<string, unknown>): Promise<void> {
   const config = loadConfig(argv);
@@ -52,10 +53,19 @@ export async function startCommand(argv: Record<string, unknown>): Promise<void>
   if (!rt.provider.remote) logger.warn(OFFLINE_EMBEDDER_NOTICE);
   coordinator = createCoordinator(rt);
   const unlisten = await listenForJobs(rt, coordinator);
+  let http: WorkerHttp | undefined;
+  try {
+    http = await startWorkerHttp(rt, coordinator, logger);
+  } catch (error) {
+    await unlisten();
+    await rt.close();
+    throw error;
+  }
 
   logger.info('✅ Worker ready. Polling for jobs...', { event: 'worker_ready', ...describeRuntime(rt) });
   const summary = await coordinator.run({ once });
   await unlisten();
+  await http?.close();
   const unfinished = once ? (await rt.store.getJobs(coordinator.touchedJobs)).filter((j) => j.status !== 'complete') : [];
   await rt.close();
   logger.info('👋 Worker stopped', { event: 'worker_stopped', ...summary });

@@ -32,6 +32,12 @@ export class ChunkPool implements LexicalEmbedRunner {
     return this.pool.maxThreads;
   }
 
+  /** For metrics: thread time spent on tasks since start (ms), tasks waiting for a thread, idle threads. */
+  stats(): { threads: number; busyMs: number; queued: number; idle: number } {
+    const threads = this.pool.maxThreads;
+    return { threads, busyMs: this.pool.utilization * this.pool.duration * threads, queued: this.pool.queueSize, idle: this.pool.idleThreads };
+  }
+
   async chunk(task: ChunkTask, signal?: AbortSignal): Promise<ChunkTaskResult> {
     const bytes = (await this.pool.run(task, { signal })) as Uint8Array;
     return decodeResult(bytes);

@@ -6,8 +6,9 @@
  * What a failure means is decided by decideOutcome (src/shared/outcome-policy.ts); this class carries it out.
  *
  * Events (also logged, with an `event` field, so process tests can wait for them):
- *   'job'   { jobId, status: 'complete' | 'failed' | 'requeued' | 'released' | 'lost' | 'cancelled', error? }
- *   'fault' { error, setting? }     'fault_cleared' {}
+ *   'job_started' { jobId, documentId, version, attempt }
+ *   'job'   { jobId, status: 'complete' | 'failed' | 'requeued' | 'released' | 'lost' | 'cancelled', error?, chunks?, reused? }
+ *   'fault' { error, setting? }     'fault_cleared' {}     'heartbeat' { jobs }
  */
 import { EventEmitter } from 'node:events';
 import { backoffDelayMs } from '../../shared/backoff.ts';
@@ -45,6 +46,26 @@ interface Running {
   lease: Lease;
   controller: AbortController;
   done: Promise<void>;
+  startedAt: number;
+}
+
+/** A job this worker is running, for the status page and alerts. */
+export interface InFlightJob {
+  jobId: string;
+  documentId: string;
+  version: string;
+  attempt: number;
+  startedAt: number;
+}
+
+/** What /health needs: whether the claim loop and the heartbeats still move. */
+export interface LoopLiveness {
+  /** ms the claim loop has been busy in one step (a claim, a release); null while it sleeps. */
+  loopBusyMs: number | null;
+  /** ms since the heartbeat last finished a beat (or started). */
+  heartbeatAgeMs: number;
+  activeJobs: number;
+  running: boolean;
 }
 
 export interface RunSummary {
@@ -65,6 +86,9 @@ export class Coordinator extends EventEmitter {
   private wakeRequested = false;
   private sleeping = false;
   private stopHeartbeat: () => void = () => {};
+  private loopMark = 0;
+  private heartbeatMark = 0;
+  private looping = false;
   readonly summary: RunSummary = { completed: 0, failed: 0, requeued: 0, released: 0 };
   private readonly deps: RunnerDeps;
   private readonly store: QueueStore;
@@ -91,6 +115,30 @@ export class Coordinator extends EventEmitter {
     return this.running.size;
   }
 
+  /** The worker-level fault in force (redacted message and setting), if any. */
+  get currentFault(): { error: string; setting?: string } | undefined {
+    if (!this.fault) return undefined;
+    return { error: oneLine(messageOf(this.fault), this.opts.secrets), setting: this.fault.setting };
+  }
+
+  get isStopping(): boolean {
+    return this.stopping;
+  }
+
+  inFlight(): InFlightJob[] {
+    return [...this.running.values()].map((r) => ({ jobId: r.job.id, documentId: r.job.document_id, version: r.job.version, attempt: r.job.attempts, startedAt: r.startedAt }));
+  }
+
+  liveness(): LoopLiveness {
+    const now = this.clock.now();
+    return {
+      loopBusyMs: this.sleeping || !this.looping ? null : now - this.loopMark,
+      heartbeatAgeMs: now - this.heartbeatMark,
+      activeJobs: this.running.size,
+      running: this.looping,
+    };
+  }
+
   /** Nudge the claim loop (NOTIFY arrived). */
   notify(): void {
     this.poke();
@@ -109,8 +157,10 @@ export class Coordinator extends EventEmitter {
   async run({ once = false }: { once?: boolean } = {}): Promise<RunSummary> {
     this.startHeartbeat();
     let claimFailures = 0;
+    this.looping = true;
     try {
       while (!this.stopping) {
+        this.loopMark = this.clock.now();
         if (this.fault) {
           if (once) {
             this.summary.fatal = oneLine(messageOf(this.fault), this.opts.secrets);
@@ -157,6 +207,7 @@ export class Coordinator extends EventEmitter {
       // Leases of jobs still finishing (shutdown grace) keep being renewed until they are done.
       await Promise.all([...this.running.values()].map((r) => r.done));
     } finally {
+      this.looping = false;
       this.stopHeartbeat();
     }
     return this.summary;
@@ -200,12 +251,13 @@ export class Coordinator extends EventEmitter {
     controller.signal.addEventListener('abort', () => this.deps.scheduler.cancelJob(job.id, controller.signal.reason), { once: true });
     const log = this.logger.child({ jobId: job.id });
     this.touched.add(job.id);
-    const entry: Running = { job, lease, controller, done: Promise.resolve() };
+    const entry: Running = { job, lease, controller, done: Promise.resolve(), startedAt: this.clock.now() };
+    this.emit('job_started', { jobId: job.id, documentId: job.document_id, version: job.version, attempt: job.attempts });
     entry.done = runJob(this.deps, job, lease, controller.signal, log)
       .then(
         (result) => {
           this.summary.completed++;
-          this.emit('job', { jobId: job.id, status: 'complete', chunks: result.chunks });
+          this.emit('job', { jobId: job.id, documentId: job.document_id, version: job.version, status: 'complete', chunks: result.chunks, reused: result.reused, tokens: result.tokensEmbedded });
         },
         (error) => this.settleFailure(entry, error, log),
       )
@@ -254,7 +306,7 @@ export class Coordinator extends EventEmitter {
     switch (outcome.kind) {
       case 'lost':
         log.warn(`⏹️  Job ${job.id} stopped: ${outcome.reason}`, { event: 'job_lost' });
-        this.emit('job', { jobId: job.id, status: 'lost', reason: outcome.reason });
+        this.emit('job', { jobId: job.id, documentId: job.document_id, version: job.version, status: 'lost', reason: outcome.reason });
         return;
       case 'release': {
         // Pause claiming before the release's NOTIFY can wake the claim loop.
@@ -262,7 +314,7 @@ export class Coordinator extends EventEmitter {
         const n = await db('release', () => this.store.releaseJobs(this.opts.workerId, [lease], outcome.reason));
         this.summary.released += n;
         log.info(`↩️  Job ${job.id} released to the queue (${outcome.reason})`, { event: 'job_released' });
-        this.emit('job', { jobId: job.id, status: 'released', reason: outcome.reason });
+        this.emit('job', { jobId: job.id, documentId: job.document_id, version: job.version, status: 'released', reason: outcome.reason });
         return;
       }
       case 'retry':
@@ -283,7 +335,7 @@ export class Coordinator extends EventEmitter {
           const after = outcome.category === 'retryable' ? ` after ${job.attempts} attempts` : '';
           log.error(`❌ Job ${job.id} failed${after}: ${outcome.detail}`, { event: 'job_failed', category: outcome.category });
         }
-        this.emit('job', { jobId: job.id, status: status === 'queued' ? 'requeued' : status, error: outcome.detail, category: outcome.category });
+        this.emit('job', { jobId: job.id, documentId: job.document_id, version: job.version, status: status === 'queued' ? 'requeued' : status, error: outcome.detail, category: outcome.category });
         return;
       }
     }
@@ -292,9 +344,11 @@ export class Coordinator extends EventEmitter {
   private startHeartbeat(): void {
     let stopped = false;
     let cancel = () => {};
+    this.heartbeatMark = this.clock.now();
     const tick = () => {
       if (stopped) return;
       void this.beat().finally(() => {
+        this.heartbeatMark = this.clock.now();
         if (!stopped) cancel = this.clock.setTimer(tick, this.opts.heartbeatMs);
       });
     };

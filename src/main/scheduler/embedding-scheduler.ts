@@ -60,6 +60,26 @@ export interface SchedulerStats {
   failedRequests: number;
 }
 
+/** Told about every provider request and every wait on the rate limits (metrics). */
+export interface SchedulerObserver {
+  /** status: the HTTP status ("200", "429", "503"), or "timeout" / "network" / "error" when there was none. */
+  request(r: { status: string; durationMs: number; inputs: number; tokens: number }): void;
+  /** Wall time work waited, ready to send, on the rate limits (a pause after a 429, or the buckets). */
+  rateLimitWait(ms: number): void;
+}
+
+/** What the status page shows of the scheduler. */
+export interface SchedulerState {
+  rpm?: number;
+  tpm?: number;
+  /** ms until a pause after a 429 ends (0: not paused). */
+  pausedForMs: number;
+  maxRequestTokens: number;
+  requestsInFlight: number;
+  queuedInputs: number;
+  learnedFromHeaders: boolean;
+}
+
 interface Pending {
   item: EmbedItem;
   jobKey: string;
@@ -99,6 +119,9 @@ export class EmbeddingScheduler {
   private acceptedSinceShrink = 0;
   /** Whether the provider has answered any request yet (until then, without configured limits, one at a time). */
   private answered = false;
+  /** Since when ready work has been held back by the rate limits (undefined: it is not). */
+  private waitingSince: number | undefined;
+  observer: SchedulerObserver | undefined;
   readonly stats: SchedulerStats = { requests: 0, inputs: 0, tokens: 0, rateLimited: 0, retries: 0, failedRequests: 0 };
 
   constructor(options: SchedulerOptions) {
@@ -174,6 +197,18 @@ export class EmbeddingScheduler {
     return this.inFlight;
   }
 
+  state(): SchedulerState {
+    const now = this.opts.clock.now();
+    return {
+      ...this.limits(),
+      pausedForMs: Math.max(0, this.pausedUntil - now),
+      maxRequestTokens: this.maxRequestTokens,
+      requestsInFlight: this.inFlight,
+      queuedInputs: this.queuedItems,
+      learnedFromHeaders: this.answered && (this.rpm !== undefined || this.tpm !== undefined),
+    };
+  }
+
   /** Current limits (learned or configured), for logs and metrics. */
   limits(): { rpm?: number; tpm?: number } {
     return { rpm: this.rpm?.limitPerMinute, tpm: this.tpm?.limitPerMinute };
@@ -210,19 +245,33 @@ export class EmbeddingScheduler {
     const concurrency = unknownLimits ? 1 : this.opts.concurrency;
     while (this.inFlight < concurrency) {
       const now = this.opts.clock.now();
-      if (paced && now < this.pausedUntil) return this.wakeAt(this.pausedUntil);
       const batch = this.pickBatch(now);
+      if (!batch || batch.items.length === 0) this.endWait(now);
       if (!batch) return;
       if (batch.items.length === 0) return this.wakeAt(batch.wakeAt);
+      if (paced && now < this.pausedUntil) {
+        this.waitingSince ??= now;
+        return this.wakeAt(this.pausedUntil);
+      }
       if (paced) {
         const wait = Math.max(this.rpm?.waitMs(1, now) ?? 0, this.tpm?.waitMs(batch.tokens + this.tokenReserve(), now) ?? 0);
-        if (wait > 0) return this.wakeAt(now + wait);
+        if (wait > 0) {
+          this.waitingSince ??= now;
+          return this.wakeAt(now + wait);
+        }
         this.rpm?.take(1, now);
         this.tpm?.take(batch.tokens, now);
       }
+      this.endWait(now);
       this.take(batch.items);
       this.send(batch.items, batch.tokens);
     }
+  }
+
+  private endWait(now: number): void {
+    if (this.waitingSince === undefined) return;
+    this.observer?.rateLimitWait(now - this.waitingSince);
+    this.waitingSince = undefined;
   }
 
   /** Chooses the next request's items without removing them. undefined: nothing queued. */
@@ -289,10 +338,13 @@ export class EmbeddingScheduler {
     this.inFlight++;
     for (const p of items) this.sending.add(p);
     this.stats.requests++;
+    const started = this.opts.clock.now();
+    const report = (status: string) => this.observer?.request({ status, durationMs: this.opts.clock.now() - started, inputs: items.length, tokens });
     this.opts.provider
       .embed(items.map((p) => p.item.text))
       .then(
         (result) => {
+          report('200');
           if (result.rateLimit) this.adapt(result.rateLimit);
           this.refusedInARow = 0;
           // Let a learned cap creep back up after a run of successes, so one burst of refusals does not
@@ -308,7 +360,10 @@ export class EmbeddingScheduler {
             if (!p.cancelled) p.resolve(result.vectors[i]);
           });
         },
-        (error) => this.onFailure(items, tokens, error),
+        (error) => {
+          report(requestStatus(error));
+          this.onFailure(items, tokens, error);
+        },
       )
       .finally(() => {
         this.answered = true;
@@ -426,4 +481,15 @@ export class EmbeddingScheduler {
       this.pump();
     }, Math.max(0, at - this.opts.clock.now()));
   }
+}
+
+/** The HTTP status of a failed request, or what kind of failure it was when there was no answer. */
+function requestStatus(error: unknown): string {
+  const own = (error as { status?: unknown })?.status;
+  const status = typeof own === 'number' ? own : (error as { cause?: { status?: unknown } })?.cause?.status;
+  if (typeof status === 'number') return String(status);
+  const message = messageOf(error);
+  if (/timed out|timeout/i.test(message)) return 'timeout';
+  if (error instanceof RetryableError) return 'network';
+  return 'error';
 }

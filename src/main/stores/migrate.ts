@@ -22,34 +22,67 @@ export async function migrate(sql: SqlClient, dimensions: number): Promise<void>
   await checkSchema(sql, dimensions);
 }
 
-/**
- * Worker-level check at start-up (and after a worker-level fault): pgvector present, schema applied,
- * and rag_chunks.embedding has the configured dimension. Throws SchemaError when the schema or pgvector is
- * missing (`rag-worker migrate` fixes it), WorkerFatalError naming the setting otherwise. On the embedded
- * database it also reads every page of the queue table, so that a damaged data directory is reported
- * (StorageCorruptionError) before any job is claimed, and a re-check after such a fault keeps failing.
- */
-export async function checkSchema(sql: SqlClient, dimensions: number): Promise<void> {
-  const rows = await sql.query<{ has_vector: boolean; has_queue: boolean; has_fn: boolean; dims: number | null }>(`
-    select exists (select 1 from pg_extension where extname = 'vector') as has_vector,
+/** The schema version this worker needs (rag_schema_version() in the migration). */
+export const SCHEMA_VERSION = 1;
+
+/** What the database has, as readiness checks, `doctor` and start-up see it. */
+export interface SchemaFacts {
+  /** pgvector's installed version, null when the extension is missing. */
+  pgvector: string | null;
+  /** The queue, its claim function and rag_chunks.embedding all exist. */
+  applied: boolean;
+  /** rag_schema_version(), 0 for a schema from before versions were recorded, null when not applied. */
+  version: number | null;
+  /** rag_chunks.embedding's dimension, null when not applied. */
+  dimensions: number | null;
+}
+
+export async function inspectSchema(sql: SqlClient): Promise<SchemaFacts> {
+  const [r] = await sql.query<{ pgvector: string | null; has_queue: boolean; has_fn: boolean; has_version: boolean; dims: number | null }>(`
+    select (select extversion from pg_extension where extname = 'vector') as pgvector,
            to_regclass('rag_ingestion_queue') is not null as has_queue,
            exists (select 1 from pg_proc where proname = 'rag_claim_jobs') as has_fn,
+           exists (select 1 from pg_proc where proname = 'rag_schema_version') as has_version,
            (select a.atttypmod from pg_attribute a
              where a.attrelid = to_regclass('rag_chunks') and a.attname = 'embedding' and not a.attisdropped) as dims`);
-  const r = rows[0];
-  if (!r.has_vector) {
-    throw new SchemaError('pgvector is not installed in this database: run `rag-worker migrate` (needs the vector extension available on the server)');
+  const applied = r.has_queue && r.has_fn && r.dims !== null;
+  let version: number | null = null;
+  if (applied) version = r.has_version ? Number((await sql.query<{ v: number }>('select rag_schema_version() as v'))[0].v) : 0;
+  return { pgvector: r.pgvector, applied, version, dimensions: r.dims === null ? null : Number(r.dims) };
+}
+
+/**
+ * The problem with these facts for a worker configured with `dimensions`, or null: SchemaError when pgvector or
+ * the schema is missing or older than SCHEMA_VERSION (`rag-worker migrate` fixes it), WorkerFatalError naming
+ * the setting for a dimension mismatch.
+ */
+export function schemaProblem(facts: SchemaFacts, dimensions: number): WorkerFatalError | null {
+  if (facts.pgvector === null) {
+    return new SchemaError('pgvector is not installed in this database: run `rag-worker migrate` (needs the vector extension available on the server)');
   }
-  if (!r.has_queue || !r.has_fn || r.dims === null) {
-    throw new SchemaError('the rag-worker schema is missing: run `rag-worker migrate` (or apply supabase/migrations/*.sql)');
+  if (!facts.applied) return new SchemaError('the rag-worker schema is missing: run `rag-worker migrate` (or apply supabase/migrations/*.sql)');
+  if ((facts.version ?? 0) < SCHEMA_VERSION) {
+    return new SchemaError(`the rag-worker schema is version ${facts.version ?? 0}, older than this worker's ${SCHEMA_VERSION}: run \`rag-worker migrate\` (idempotent; keeps your data)`);
   }
-  if (Number(r.dims) !== dimensions) {
-    throw new WorkerFatalError(
-      `RAG_EMBEDDING_DIMENSIONS=${dimensions} but rag_chunks.embedding is vector(${r.dims}): set RAG_EMBEDDING_DIMENSIONS=${r.dims}, ` +
+  if (facts.dimensions !== dimensions) {
+    return new WorkerFatalError(
+      `RAG_EMBEDDING_DIMENSIONS=${dimensions} but rag_chunks.embedding is vector(${facts.dimensions}): set RAG_EMBEDDING_DIMENSIONS=${facts.dimensions}, ` +
         'or use a model of that size (changing the table\'s dimension means re-creating rag_chunks)',
       { setting: 'RAG_EMBEDDING_DIMENSIONS' },
     );
   }
+  return null;
+}
+
+/**
+ * Worker-level check at start-up (and after a worker-level fault): pgvector present, schema applied and current,
+ * and rag_chunks.embedding has the configured dimension (schemaProblem). On the embedded database it also reads
+ * every page of the queue table, so that a damaged data directory is reported (StorageCorruptionError) before any
+ * job is claimed, and a re-check after such a fault keeps failing. On PostgreSQL it checks the role's access.
+ */
+export async function checkSchema(sql: SqlClient, dimensions: number): Promise<void> {
+  const problem = schemaProblem(await inspectSchema(sql), dimensions);
+  if (problem) throw problem;
   // ctid forces a heap scan (an index-only count would skip the table's pages).
   if (sql.kind === 'embedded') await sql.query('select count(ctid) from rag_ingestion_queue');
   if (sql.kind === 'postgres') await checkAccess(sql);
@@ -61,7 +94,7 @@ export async function checkSchema(sql: SqlClient, dimensions: number): Promise<v
  * owner nor BYPASSRLS (nor a superuser) sees no row at all — it would report an empty queue and idle forever
  * beside queued jobs — unless someone added policies for it. Reported as a worker-level fault naming the setting.
  */
-async function checkAccess(sql: SqlClient): Promise<void> {
+export async function checkAccess(sql: SqlClient): Promise<void> {
   const [r] = await sql.query<{ role: string; sees_rows: boolean; has_policies: boolean; can_write: boolean; can_call: boolean }>(`
     select current_user as role,
            (select rolsuper or rolbypassrls from pg_roles where rolname = current_user)

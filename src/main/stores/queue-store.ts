@@ -284,6 +284,24 @@ export class QueueStore {
     return rows.map(normaliseJob);
   }
 
+  /** Jobs without their payload, newest first (status page, `jobs list`). */
+  async listJobs(filter: { status?: JobStatus; documentId?: string; limit: number }): Promise<JobRow[]> {
+    const rows = await this.sql.query(
+      `select ${JOB_COLUMNS}, null::jsonb as payload from rag_ingestion_queue j
+        where ($1::text is null or j.status = $1) and ($2::text is null or j.document_id = $2)
+        order by coalesce(j.completed_at, j.started_at, j.submitted_at) desc, j.submitted_at desc
+        limit $3`,
+      [filter.status ?? null, filter.documentId ?? null, filter.limit],
+    );
+    return rows.map(normaliseJob);
+  }
+
+  /** One batch of rag_prune_jobs: how many finished jobs it deleted. */
+  async pruneJobs(olderThanSeconds: number, statuses: readonly JobStatus[], limit: number): Promise<number> {
+    const rows = await this.sql.query<{ n: number }>(`select rag_prune_jobs(make_interval(secs => $1), $2::text[], $3) as n`, [olderThanSeconds, statuses, limit]);
+    return Number(rows[0].n);
+  }
+
   async counts(): Promise<Record<JobStatus, number>> {
     const rows = await this.sql.query<{ status: JobStatus; n: number }>('select status, count(*)::int as n from rag_ingestion_queue group by status');
     const out: Record<JobStatus, number> = { queued: 0, processing: 0, complete: 0, failed: 0, cancelled: 0 };
