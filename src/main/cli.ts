@@ -11,7 +11,7 @@ import { enqueueCommand, ingestCommand } from './cli/ingest-commands.ts';
 import { cancelCommand, configCommand, migrateCommand, retryCommand, statusCommand } from './cli/queue-commands.ts';
 import { searchCommand } from './cli/search-command.ts';
 import { startCommand } from './cli/start-command.ts';
-import { exitWith } from './cli/context.ts';
+import { crashWith, exitWith } from './cli/context.ts';
 import { followLauncher } from './cli/launcher-link.ts';
 
 /** Flags for every non-secret setting (and DATABASE_URL), named after the variable. */
@@ -86,8 +86,8 @@ export async function main(argv: string[]): Promise<void> {
 
 // Anything that escapes every handler still leaves through exitWith: redacted, one line, the right exit code
 // (Node's default printer would show the raw error and its cause chain, URLs with credentials included).
-process.on('uncaughtException', (error) => exitWith(error));
-process.on('unhandledRejection', (reason) => exitWith(reason));
+process.on('uncaughtException', (error) => void crashWith(error));
+process.on('unhandledRejection', (reason) => void crashWith(reason));
 
 followLauncher();
 await main(hideBin(process.argv));

@@ -39,6 +39,26 @@ export function makeLogger(config: Config, quiet = false): Logger {
   return createLogger({ format, level: quiet ? 'warn' : config.logLevel, secrets: secretsOf(config) });
 }
 
+let crashHook: ((error: unknown) => Promise<void>) | undefined;
+const CRASH_HOOK_MS = 6_000;
+
+/** Something to do before a crash exits the process (`start` sends its crash alert); one at a time. */
+export function onCrash(hook: ((error: unknown) => Promise<void>) | undefined): void {
+  crashHook = hook;
+}
+
+/** An error that escaped every handler: run the crash hook (bounded in time), then exitWith. */
+export async function crashWith(error: unknown): Promise<never> {
+  const hook = crashHook;
+  crashHook = undefined;
+  if (hook) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([hook(error).catch(() => undefined), new Promise((r) => (timer = setTimeout(r, CRASH_HOOK_MS)))]);
+    clearTimeout(timer);
+  }
+  exitWith(error);
+}
+
 /** Print an error the way an operator can act on it, then exit: 2 for configuration, 1 otherwise. */
 export function exitWith(error: unknown): never {
   if (error instanceof ConfigError) {

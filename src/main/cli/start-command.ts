@@ -8,7 +8,8 @@
  */
 import type { Coordinator } from '../coordinator/coordinator.ts';
 import { createCoordinator, describeRuntime, listenForJobs, OFFLINE_EMBEDDER_NOTICE, openRuntime, type Runtime } from '../runtime.ts';
-import { loadConfig, makeLogger } from './context.ts';
+import { loadConfig, makeLogger, onCrash } from './context.ts';
+import { startWorkerAlerts, type WorkerAlerts } from '../alerts/worker-alerts.ts';
 import { startWorkerHttp, type WorkerHttp } from '../http/worker-http.ts';
 
 export async function startCommand(argv: Record<string, unknown>): Promise<void> {
@@ -61,11 +62,15 @@ export async function startCommand(argv: Record<string, unknown>): Promise<void>
     await rt.close();
     throw error;
   }
+  const alerts: WorkerAlerts | undefined = startWorkerAlerts(config, coordinator, logger);
+  if (alerts) onCrash((error) => alerts.alerter.crash(error));
 
   logger.info('✅ Worker ready. Polling for jobs...', { event: 'worker_ready', ...describeRuntime(rt) });
   const summary = await coordinator.run({ once });
   await unlisten();
   await http?.close();
+  onCrash(undefined);
+  await alerts?.close();
   const unfinished = once ? (await rt.store.getJobs(coordinator.touchedJobs)).filter((j) => j.status !== 'complete') : [];
   await rt.close();
   logger.info('👋 Worker stopped', { event: 'worker_stopped', ...summary });

@@ -55,6 +55,7 @@ export interface InFlightJob {
   documentId: string;
   version: string;
   attempt: number;
+  /** Wall-clock time of the claim (epoch ms). */
   startedAt: number;
 }
 
@@ -251,7 +252,7 @@ export class Coordinator extends EventEmitter {
     controller.signal.addEventListener('abort', () => this.deps.scheduler.cancelJob(job.id, controller.signal.reason), { once: true });
     const log = this.logger.child({ jobId: job.id });
     this.touched.add(job.id);
-    const entry: Running = { job, lease, controller, done: Promise.resolve(), startedAt: this.clock.now() };
+    const entry: Running = { job, lease, controller, done: Promise.resolve(), startedAt: Date.now() };
     this.emit('job_started', { jobId: job.id, documentId: job.document_id, version: job.version, attempt: job.attempts });
     entry.done = runJob(this.deps, job, lease, controller.signal, log)
       .then(
