@@ -10,6 +10,8 @@ import { TRANSCRIPT_FORMATS } from '../shared/types.ts';
 import { enqueueCommand, ingestCommand } from './cli/ingest-commands.ts';
 import { cancelCommand, configCommand, migrateCommand, retryCommand, statusCommand } from './cli/queue-commands.ts';
 import { searchCommand } from './cli/search-command.ts';
+import { doctorCommand } from './cli/doctor-command.ts';
+import { jobsListCommand, pruneCommand } from './cli/jobs-commands.ts';
 import { startCommand } from './cli/start-command.ts';
 import { crashWith, exitWith } from './cli/context.ts';
 import { followLauncher } from './cli/launcher-link.ts';
@@ -68,7 +70,34 @@ export async function main(argv: string[]): Promise<void> {
       (a) => retryCommand(a),
     )
     .command('config', 'print the effective settings (secrets hidden)', (y) => y.option('json', { type: 'boolean', default: false }), (a) => configCommand(a))
-    .demandCommand(1, 'Name a command: start, migrate, enqueue, ingest, status, search, cancel, retry, config')
+    .command('doctor', 'check settings, database, schema, provider, webhooks and port, each with the fix', (y) => y.option('json', { type: 'boolean', default: false }), (a) => doctorCommand(a))
+    .command('jobs', 'list jobs (jobs list)', (y) =>
+      y
+        .command(
+          'list',
+          'jobs as a table, newest first',
+          (l) =>
+            l
+              .option('status', { type: 'string', describe: 'queued | processing | complete | failed | cancelled' })
+              .option('document-id', { type: 'string', describe: 'only this document' })
+              .option('limit', { type: 'number', default: 50, describe: 'at most this many (up to 10000)' })
+              .option('json', { type: 'boolean', default: false }),
+          (a) => jobsListCommand(a),
+        )
+        .demandCommand(1, 'Name a jobs command: list'),
+    )
+    .command(
+      'prune',
+      'delete finished jobs older than --older-than (never their chunks), in batches',
+      (y) =>
+        y
+          .option('older-than', { type: 'string', demandOption: true, describe: 'e.g. 30d, 12h, 90m' })
+          .option('status', { type: 'string', array: true, describe: 'complete | failed | cancelled (default: all three)' })
+          .option('batch', { type: 'number', default: 1000, describe: 'jobs deleted per transaction' })
+          .option('json', { type: 'boolean', default: false }),
+      (a) => pruneCommand(a),
+    )
+    .demandCommand(1, 'Name a command: start, migrate, enqueue, ingest, status, search, cancel, retry, config, doctor, jobs, prune')
     .strict()
     .help()
     .version(false)

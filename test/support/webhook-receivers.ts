@@ -57,6 +57,11 @@ export async function startReceiver(kind: 'slack' | 'discord', behaviour: Receiv
     let raw = '';
     req.on('data', (d) => (raw += d));
     req.on('end', async () => {
+      if (req.method === 'GET') {
+        // Discord answers GET on a webhook URL with the webhook (Slack has no GET).
+        res.writeHead(kind === 'discord' ? 200 : 405, { 'content-type': 'application/json' });
+        return res.end(kind === 'discord' ? '{"type":1,"id":"123456789","name":"rag-worker","channel_id":"1"}' : '');
+      }
       receiver.requests++;
       if (receiver.behaviour.delayMs) await new Promise((r) => setTimeout(r, receiver.behaviour.delayMs));
       if (refused < (receiver.behaviour.refuseFirst ?? 0)) {

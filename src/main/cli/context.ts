@@ -59,9 +59,17 @@ export async function crashWith(error: unknown): Promise<never> {
   exitWith(error);
 }
 
-/** Print an error the way an operator can act on it, then exit: 2 for configuration, 1 otherwise. */
+/** A wrong flag value or combination: exit 2, like yargs' own usage errors. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** Print an error the way an operator can act on it, then exit: 2 for configuration and usage, 1 otherwise. */
 export function exitWith(error: unknown): never {
-  if (error instanceof ConfigError) {
+  if (error instanceof ConfigError || error instanceof UsageError) {
     console.error(`rag-worker: ${error.message}`);
     process.exit(2);
   }

@@ -9,7 +9,7 @@ import type { Config } from '../../shared/config.ts';
 import type { Logger } from '../logging/logger.ts';
 import { loadConfig, makeLogger, printJson } from './context.ts';
 
-async function withStore<T>(argv: Record<string, unknown>, fn: (store: QueueStore, sql: SqlClient, config: Config, logger: Logger) => Promise<T>): Promise<T> {
+export async function withStore<T>(argv: Record<string, unknown>, fn: (store: QueueStore, sql: SqlClient, config: Config, logger: Logger) => Promise<T>): Promise<T> {
   const config = loadConfig(argv);
   const logger = makeLogger(config, true);
   const sql = await openDatabase(config, logger);
@@ -47,7 +47,7 @@ function redactDeep<T>(value: T, secrets: readonly string[]): T {
   return value;
 }
 
-function jobView(j: JobRow, secrets: readonly string[]) {
+export function jobView(j: JobRow, secrets: readonly string[]) {
   return {
     id: j.id,
     status: j.status,
