@@ -23,6 +23,8 @@ import { statusSnapshot, Throughput, type SnapshotSources } from './status-snaps
 const PAGE_FILE = new URL('../../../src/main/http/status-page.html', import.meta.url);
 /** How often an open status page gets a fresh snapshot (in-flight progress is read for it while a page is open). */
 const EVENT_INTERVAL_MS = 1_000;
+/** The liveness endpoint platforms probe (deploy/ recipes point at it). */
+export const HEALTH_PATH = '/health';
 /** An event-loop delay above this makes /health fail. */
 const MAX_EVENT_LOOP_DELAY_MS = 2_000;
 
@@ -73,7 +75,7 @@ export async function startWorkerHttp(rt: Runtime, coordinator: Coordinator, log
 
   const routes: Route[] = [
     {
-      path: '/health',
+      path: HEALTH_PATH,
       public: true,
       handle: (_req, res) => {
         const report = health.report();
