@@ -142,12 +142,24 @@ describe('secrets are never echoed', () => {
   });
 
   test('a secret shown next to a bad value is (hidden)', () => {
-    // Every secret setting accepts any text, so only an override of the wrong shape can reach the "(hidden)" branch today.
     const secretSpecs = Object.values(SETTINGS).filter((s) => 'secret' in s && s.secret);
-    assert.deepEqual(secretSpecs.map((s) => s.env).sort(), ['ANTHROPIC_API_KEY', 'DATABASE_URL', 'OPENAI_API_KEY', 'SUPABASE_SERVICE_ROLE_KEY']);
-    for (const spec of secretSpecs) assert.equal(spec.schema.safeParse('anything at all').success, true, spec.env);
+    assert.deepEqual(secretSpecs.map((s) => s.env).sort(), ['ANTHROPIC_API_KEY', 'DATABASE_URL', 'OPENAI_API_KEY', 'RAG_ALERT_WEBHOOK_URL', 'RAG_HTTP_TOKEN', 'SUPABASE_SERVICE_ROLE_KEY']);
+    const token = problemsOf({ RAG_HTTP_TOKEN: 'tok-short' });
+    assert.equal(token.problems[0], 'RAG_HTTP_TOKEN=(hidden): must be at least 16 characters');
+    const hook = problemsOf({ RAG_ALERT_WEBHOOK_URL: 'https://hooks.slack.com/services/T/B/secretpart, not-a-url-secret' });
+    assert.match(hook.problems[0], /^RAG_ALERT_WEBHOOK_URL=\(hidden\): expected http\(s\) URLs separated by commas, got one that is not a URL \(2 of 2\)$/);
+    assert.ok(!hook.message.includes('secretpart') && !hook.message.includes('not-a-url-secret'));
     const nonSecretErr = problemsOf({ OPENAI_BASE_URL: 'nope' });
     assert.ok(nonSecretErr.problems[0].includes('"nope"'), 'non-secrets are quoted');
+  });
+
+  test('webhook URLs: each one is a secret on its own; none configured shows as empty', () => {
+    const urls = ['https://hooks.slack.com/services/T1/B1/aaaaSECRET', 'https://discord.com/api/webhooks/1/bbbbSECRET'];
+    const c = resolveConfig({ RAG_ALERT_WEBHOOK_URL: urls.join(' , ') });
+    assert.deepEqual(c.alertWebhookUrls, urls);
+    for (const u of urls) assert.ok(secretsOf(c).includes(u));
+    assert.equal(describeConfig(c).find((r) => r.env === 'RAG_ALERT_WEBHOOK_URL')?.value, '(set)');
+    assert.equal(describeConfig(resolveConfig({})).find((r) => r.env === 'RAG_ALERT_WEBHOOK_URL')?.value, '');
   });
 
   test('describeConfig shows secrets as (set), never their values; secretsOf lists them for redaction', () => {

@@ -32,10 +32,14 @@ export class ChunkPool implements LexicalEmbedRunner {
     return this.pool.maxThreads;
   }
 
-  /** For metrics: thread time spent on tasks since start (ms), tasks waiting for a thread, idle threads. */
+  /**
+   * For metrics: time the threads' event loops were busy (ms, summed over the live threads: each thread's own
+   * event-loop utilisation), tasks waiting for a thread, idle threads.
+   */
   stats(): { threads: number; busyMs: number; queued: number; idle: number } {
-    const threads = this.pool.maxThreads;
-    return { threads, busyMs: this.pool.utilization * this.pool.duration * threads, queued: this.pool.queueSize, idle: this.pool.idleThreads };
+    let busyMs = 0;
+    for (const thread of this.pool.threads) busyMs += thread.performance.eventLoopUtilization().active;
+    return { threads: this.pool.maxThreads, busyMs, queued: this.pool.queueSize, idle: this.pool.idleThreads };
   }
 
   async chunk(task: ChunkTask, signal?: AbortSignal): Promise<ChunkTaskResult> {

@@ -75,7 +75,7 @@ export class WorkerMetrics {
     new client.Gauge({ name: 'rag_worker_thread_tasks_waiting', help: 'Chunking tasks waiting for a free thread.', registers, collect() { this.set(pool.stats().queued); } });
     new client.Counter({
       name: 'rag_worker_thread_busy_seconds_total',
-      help: 'Thread time spent parsing and chunking; rate() of it divided by rag_worker_threads is the pool\'s utilisation.',
+      help: 'Time the chunking threads were busy (parsing, chunking, the offline embedder); rate() of it divided by rag_worker_threads is the pool\'s utilisation.',
       registers,
       collect() {
         // The pool keeps the running total; the counter mirrors it.
