@@ -8,6 +8,7 @@
  * which are read from the worker's JSON log lines.
  */
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -64,7 +65,14 @@ interface Probe {
   external: number;
 }
 
+/** /health answers while the job ran: latency of each probe (ms), and how many were not 200 or failed. */
+interface HealthProbes {
+  latenciesMs: number[];
+  bad: number;
+}
+
 interface ChildRun {
+  health?: HealthProbes;
   exitCode: number | null;
   wallMs: number;
   peakKb: number | null;
@@ -72,6 +80,41 @@ interface ChildRun {
   probes: Probe[];
   logs: LogLine[];
   stderrTail: string;
+}
+
+/** A port free right now on 127.0.0.1 (for the worker's HTTP server). */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+/** GET /health every 100 ms (one at a time) until stopped. */
+function probeHealth(port: number): { stop(): HealthProbes } {
+  const out: HealthProbes = { latenciesMs: [], bad: 0 };
+  let stopped = false;
+  void (async () => {
+    while (!stopped) {
+      const t0 = performance.now();
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(10_000) });
+        await res.arrayBuffer();
+        if (res.ok) out.latenciesMs.push(performance.now() - t0);
+        else out.bad++;
+      } catch {
+        // Not listening yet (start-up) or gone (exit): not a latency.
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  return {
+    stop() {
+      stopped = true;
+      return out;
+    },
+  };
 }
 
 async function runWorkerProcess(env: Record<string, string>): Promise<ChildRun> {
@@ -93,8 +136,10 @@ async function runWorkerProcess(env: Record<string, string>): Promise<ChildRun> 
       if (h !== null) hwm = Math.max(hwm ?? 0, h);
     }
   }, 100);
+  const health = env.RAG_HTTP_PORT ? probeHealth(Number(env.RAG_HTTP_PORT)) : undefined;
   const exitCode = await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   clearInterval(sampler);
+  const healthProbes = health?.stop();
   const wallMs = performance.now() - started;
   let peakKb: number | null = hwm;
   let peakHow = 'sampled /proc VmHWM of every process every 100 ms';
@@ -118,7 +163,7 @@ async function runWorkerProcess(env: Record<string, string>): Promise<ChildRun> 
       /* not a log line */
     }
   }
-  return { exitCode, wallMs, peakKb, peakHow, probes, logs, stderrTail: stderr.split('\n').filter((l) => !l.startsWith('{')).slice(-5).join(' | ') };
+  return { health: healthProbes, exitCode, wallMs, peakKb, peakHow, probes, logs, stderrTail: stderr.split('\n').filter((l) => !l.startsWith('{')).slice(-5).join(' | ') };
 }
 
 /** Phase boundaries (ms since the first log line) from the worker's log. */
@@ -214,9 +259,10 @@ interface SizeRun {
   chunkS: number;
   leaseExpiredS: number;
   exit: string;
+  health?: HealthProbes;
 }
 
-async function runSize(ctx: BenchContext, label: string, segments: number, repeatText: number): Promise<SizeRun> {
+async function runSize(ctx: BenchContext, label: string, segments: number, repeatText: number, probeHttp: boolean): Promise<SizeRun> {
   const transcript = generateTranscript(0, segments, { prefix: 'd', format: 'segments' });
   if (repeatText > 1) {
     for (const seg of (transcript.payload as { segments: { text: string }[] }).segments) seg.text = Array(repeatText).fill(seg.text).join(' ');
@@ -248,6 +294,8 @@ async function runSize(ctx: BenchContext, label: string, segments: number, repea
       NODE_OPTIONS: [`--import=${PROBE}`, process.env.BENCH_D_NODE_OPTIONS ?? ''].join(' ').trim(),
       // BENCH_D_ENV=K=V,K2=V2: more environment for the worker (what-if runs, e.g. MALLOC_ARENA_MAX=8).
       ...Object.fromEntries((process.env.BENCH_D_ENV ?? '').split(',').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
+      // The largest run also serves HTTP, and /health is probed throughout: is the main thread responsive?
+      ...(probeHttp ? { RAG_HTTP_PORT: String(await freePort()), RAG_HTTP_HOST: '127.0.0.1' } : {}),
     };
     const monitor = watchLease(c);
     const ran = launcherRuns();
@@ -277,8 +325,21 @@ async function runSize(ctx: BenchContext, label: string, segments: number, repea
       chunkS: ph.chunkMs / 1000,
       leaseExpiredS: lease.expiredS,
       exit: run.exitCode === 0 ? 'exit 0' : `exit ${run.exitCode}: ${run.stderrTail}`,
+      health: run.health,
     };
   });
+}
+
+function healthMetric(r: SizeRun): ReturnType<typeof metric> {
+  const l = [...r.health!.latenciesMs].sort((a, b) => a - b);
+  const at = (q: number) => (l.length === 0 ? NaN : l[Math.min(l.length - 1, Math.floor(q * l.length))]);
+  return metric(
+    `${r.label}: GET /health latency during the job, p50 / p99 / max`,
+    `${round(at(0.5), 1)} / ${round(at(0.99), 1)} / ${round(l.at(-1) ?? NaN, 1)}`,
+    'ms',
+    undefined,
+    `${l.length} probes every 100 ms while the worker ran (RAG_HTTP_PORT set for this size only), ${r.health!.bad} not 200`,
+  );
 }
 
 export async function scenarioBigTranscript(ctx: BenchContext): Promise<ScenarioResult> {
@@ -297,8 +358,9 @@ export async function scenarioBigTranscript(ctx: BenchContext): Promise<Scenario
   const chosen = only ? sizes.filter(([label]) => only.some((o) => label.startsWith(o))) : sizes;
   sizes.splice(0, sizes.length, ...chosen);
   const runs: SizeRun[] = [];
+  const probed = sizes.reduce((best, s) => (s[1] * s[2] > best[1] * best[2] ? s : best), sizes[0])?.[0];
   for (const [label, segments, repeat] of sizes) {
-    const r = await runSize(ctx, label, segments, repeat);
+    const r = await runSize(ctx, label, segments, repeat, label === probed);
     ctx.log(`d: ${label}: peak RSS ${round(r.peakMB, 1)} MB, first save ${round(r.firstSaveS, 2)} s, ${round(r.wallS, 1)} s, ${r.status}`);
     runs.push(r);
   }
@@ -308,6 +370,7 @@ export async function scenarioBigTranscript(ctx: BenchContext): Promise<Scenario
       metric(`${r.label} (${r.payloadMB.toFixed(1)} MB): peak RSS`, round(r.peakMB, 1), 'MB', target === undefined ? undefined : { op: '<=', value: target }, r.peakHow),
       metric(`${r.label}: first save after the claim`, round(r.firstSaveS, 2), 's', undefined, `the thread streamed chunks for ${round(r.chunkS, 1)} s (paced by embedding and saving)`),
       metric(`${r.label}: wall time, job status`, `${round(r.wallS, 1)} s, ${r.status}`, '', undefined, `${r.chunks ?? '?'} chunks; ${r.exit}${r.error ? `; ${r.error}` : ''}; lease ran out for ${r.leaseExpiredS} s`),
+      ...(r.health ? [healthMetric(r)] : []),
     ];
   });
   return {

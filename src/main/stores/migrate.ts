@@ -38,16 +38,18 @@ export interface SchemaFacts {
 }
 
 export async function inspectSchema(sql: SqlClient): Promise<SchemaFacts> {
-  const [r] = await sql.query<{ pgvector: string | null; has_queue: boolean; has_fn: boolean; has_version: boolean; dims: number | null }>(`
+  // The version is read from the function's source (`select <n>`), not by calling it: a role without EXECUTE on
+  // the rag_* functions still learns the version, and then gets checkAccess's message about its grants.
+  const [r] = await sql.query<{ pgvector: string | null; has_queue: boolean; has_fn: boolean; version_src: string | null; dims: number | null }>(`
     select (select extversion from pg_extension where extname = 'vector') as pgvector,
            to_regclass('rag_ingestion_queue') is not null as has_queue,
            exists (select 1 from pg_proc where proname = 'rag_claim_jobs') as has_fn,
-           exists (select 1 from pg_proc where proname = 'rag_schema_version') as has_version,
+           (select prosrc from pg_proc where proname = 'rag_schema_version' limit 1) as version_src,
            (select a.atttypmod from pg_attribute a
              where a.attrelid = to_regclass('rag_chunks') and a.attname = 'embedding' and not a.attisdropped) as dims`);
   const applied = r.has_queue && r.has_fn && r.dims !== null;
-  let version: number | null = null;
-  if (applied) version = r.has_version ? Number((await sql.query<{ v: number }>('select rag_schema_version() as v'))[0].v) : 0;
+  const declared = r.version_src === null ? null : /select\s+(\d+)/i.exec(r.version_src);
+  const version = !applied ? null : declared ? Number(declared[1]) : 0;
   return { pgvector: r.pgvector, applied, version, dimensions: r.dims === null ? null : Number(r.dims) };
 }
 
