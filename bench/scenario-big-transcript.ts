@@ -358,9 +358,11 @@ export async function scenarioBigTranscript(ctx: BenchContext): Promise<Scenario
   const chosen = only ? sizes.filter(([label]) => only.some((o) => label.startsWith(o))) : sizes;
   sizes.splice(0, sizes.length, ...chosen);
   const runs: SizeRun[] = [];
-  const probed = sizes.reduce((best, s) => (s[1] * s[2] > best[1] * best[2] ? s : best), sizes[0])?.[0];
+  // BENCH_D_HTTP=off: no size serves HTTP; =all: every size does; default: the largest only.
+  const httpMode = process.env.BENCH_D_HTTP ?? 'largest';
+  const largest = sizes.reduce((best, s) => (s[1] * s[2] > best[1] * best[2] ? s : best), sizes[0])?.[0];
   for (const [label, segments, repeat] of sizes) {
-    const r = await runSize(ctx, label, segments, repeat, label === probed);
+    const r = await runSize(ctx, label, segments, repeat, httpMode === 'all' || (httpMode !== 'off' && label === largest));
     ctx.log(`d: ${label}: peak RSS ${round(r.peakMB, 1)} MB, first save ${round(r.firstSaveS, 2)} s, ${round(r.wallS, 1)} s, ${r.status}`);
     runs.push(r);
   }

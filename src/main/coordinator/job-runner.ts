@@ -63,8 +63,12 @@ export async function runJob(deps: RunnerDeps, job: JobRow, lease: Lease, signal
   const options = { maxTokens: deps.chunkMaxTokens, charLimit: deps.charLimit, encoding: encodingForModel(model) };
   // Chunks stream out of the thread in save-sized batches; the thread stays a bounded number of batches ahead.
   const speakerNames = job.metadata?.speaker_names;
-  const task = { format: job.format, payload: job.payload, options, ...(speakerNames === undefined ? {} : { speakerNames }) };
-  const stream = deps.pool.stream(task, { batchSize: deps.saveBatch, window: deps.window + 1, signal });
+  // The task is built in the call, not held in a variable: pipeline() lets go of job.payload once it is in the
+  // thread, and nothing here may keep the (possibly 50 MB) text alive for the rest of the job.
+  const stream = deps.pool.stream(
+    { format: job.format, payload: job.payload, options, ...(speakerNames === undefined ? {} : { speakerNames }) },
+    { batchSize: deps.saveBatch, window: deps.window + 1, signal },
+  );
   try {
     return await pipeline(deps, job, lease, stream, signal, logger, started);
   } finally {
