@@ -7,12 +7,6 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { SETTINGS } from '../shared/config.ts';
 import { TRANSCRIPT_FORMATS } from '../shared/types.ts';
-import { enqueueCommand, ingestCommand } from './cli/ingest-commands.ts';
-import { cancelCommand, configCommand, migrateCommand, retryCommand, statusCommand } from './cli/queue-commands.ts';
-import { searchCommand } from './cli/search-command.ts';
-import { doctorCommand } from './cli/doctor-command.ts';
-import { jobsListCommand, pruneCommand } from './cli/jobs-commands.ts';
-import { startCommand } from './cli/start-command.ts';
 import { crashWith, exitWith } from './cli/context.ts';
 import { followLauncher } from './cli/launcher-link.ts';
 
@@ -20,6 +14,24 @@ import { followLauncher } from './cli/launcher-link.ts';
 export function settingFlag(env: string): string {
   return env.replace(/^RAG_/, '').toLowerCase().replaceAll('_', '-');
 }
+
+// Each command's module is loaded when that command runs: `config` or `status` does not load the OpenAI SDK,
+// the thread pool, the HTTP server or the other database driver.
+const ingest = () => import('./cli/ingest-commands.ts');
+const queue = () => import('./cli/queue-commands.ts');
+const jobs = () => import('./cli/jobs-commands.ts');
+const startCommand = async (a: Record<string, unknown>) => (await import('./cli/start-command.ts')).startCommand(a);
+const migrateCommand = async (a: Record<string, unknown>) => (await queue()).migrateCommand(a);
+const statusCommand = async (a: Record<string, unknown>) => (await queue()).statusCommand(a);
+const cancelCommand = async (a: Record<string, unknown>) => (await queue()).cancelCommand(a);
+const retryCommand = async (a: Record<string, unknown>) => (await queue()).retryCommand(a);
+const configCommand = async (a: Record<string, unknown>) => (await queue()).configCommand(a);
+const enqueueCommand = async (a: Record<string, unknown>) => (await ingest()).enqueueCommand(a);
+const ingestCommand = async (a: Record<string, unknown>) => (await ingest()).ingestCommand(a);
+const searchCommand = async (a: Record<string, unknown>) => (await import('./cli/search-command.ts')).searchCommand(a);
+const doctorCommand = async (a: Record<string, unknown>) => (await import('./cli/doctor-command.ts')).doctorCommand(a);
+const jobsListCommand = async (a: Record<string, unknown>) => (await jobs()).jobsListCommand(a);
+const pruneCommand = async (a: Record<string, unknown>) => (await jobs()).pruneCommand(a);
 
 function withSettingFlags<T>(y: Argv<T>): Argv<T> {
   let out = y;

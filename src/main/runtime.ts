@@ -6,66 +6,27 @@ import { transactionPoolerOf } from '../shared/pooler.ts';
 import { encodingForModel } from '../shared/encoding-for-model.ts';
 import { backoffDelayMs } from '../shared/backoff.ts';
 import { sleepOn } from '../shared/clock.ts';
-import { DatabaseConnectionError, messageOf, SchemaError, WorkerFatalError } from '../shared/errors.ts';
+import { DatabaseConnectionError, messageOf } from '../shared/errors.ts';
 import type { Config } from '../shared/config.ts';
 import { secretsOf } from '../shared/config.ts';
 import { ChunkPool } from './coordinator/chunk-pool.ts';
 import { Coordinator } from './coordinator/coordinator.ts';
 import type { Logger } from './logging/logger.ts';
 import type { EmbeddingProvider } from './providers/embedding-provider.ts';
-import { createLocalProvider } from './providers/local-provider.ts';
-import { createOpenAIProvider } from './providers/openai-provider.ts';
+import { createLocalProvider, type LexicalEmbedRunner } from './providers/local-provider.ts';
 import { EmbeddingScheduler } from './scheduler/embedding-scheduler.ts';
-import { checkSchema, migrate } from './stores/migrate.ts';
-import { createPgClient } from './stores/pg-client.ts';
-import { createPgliteClient } from './stores/pglite-client.ts';
+import { checkSchema } from './stores/migrate.ts';
+import { ensureSchema, openDatabase } from './stores/open-database.ts';
 import { QueueStore } from './stores/queue-store.ts';
+import { serveControl, type ControlServer } from './stores/embedded-control.ts';
 import { systemClock } from './scheduler/clock.ts';
 import type { SqlClient } from './stores/sql-client.ts';
+
+export { ensureSchema, openDatabase } from './stores/open-database.ts';
 
 export const QUEUE_CHANNEL = 'rag_ingestion_queue';
 export const OFFLINE_EMBEDDER_NOTICE =
   'No OPENAI_API_KEY: using the built-in offline embedder (lexical feature hashing — matches words, not meaning). Set OPENAI_API_KEY for semantic search.';
-
-/** Job-lane connections beyond one per concurrent job (claims, the status reads, a job's overlapping lookups). */
-const EXTRA_JOB_CONNECTIONS = 3;
-
-export async function openDatabase(config: Config, logger: Logger): Promise<SqlClient> {
-  if (config.store === 'supabase') {
-    throw new WorkerFatalError(
-      'SUPABASE_URL / SUPABASE_SERVICE_ROLE_KEY alone are not supported yet: set DATABASE_URL to your Supabase database connection string ' +
-        '(Project Settings → Database → Connection string; use the session pooler or a direct connection)',
-    );
-  }
-  if (config.store === 'postgres') {
-    // Budget: this pool + 1 control connection + 1 LISTEN connection (see pg-client.ts and the README).
-    return createPgClient({
-      connectionString: config.databaseUrl!,
-      maxConnections: config.maxConcurrentJobs + EXTRA_JOB_CONNECTIONS,
-      logger,
-      applicationName: `rag-worker ${config.workerId}`,
-      backendWarmupBytes: config.pgHeapWarmupMb * 1024 * 1024,
-    });
-  }
-  return createPgliteClient(config.dataDir);
-}
-
-/** Embedded databases are migrated on first use (zero setup); PostgreSQL needs an explicit `rag-worker migrate`. */
-export async function ensureSchema(sql: SqlClient, config: Config, logger: Logger): Promise<void> {
-  if (sql.kind === 'embedded') {
-    try {
-      await checkSchema(sql, config.embeddingDimensions);
-      return;
-    } catch (error) {
-      // Only a missing schema is ours to create; damaged storage or a dimension mismatch is reported as it is.
-      if (!(error instanceof SchemaError)) throw error;
-      logger.info(`🗄️  Preparing the embedded database in ${config.dataDir}`);
-      await migrate(sql, config.embeddingDimensions);
-      return;
-    }
-  }
-  await checkSchema(sql, config.embeddingDimensions);
-}
 
 export interface OpenRuntimeOptions {
   /**
@@ -109,8 +70,10 @@ async function waitForDatabase(sql: SqlClient, config: Config, logger: Logger, s
   }
 }
 
-export function createProvider(config: Config, pool: ChunkPool): EmbeddingProvider {
+/** The embedding provider of the config; the OpenAI SDK is loaded only when it is used. */
+export async function createProvider(config: Config, pool: LexicalEmbedRunner): Promise<EmbeddingProvider> {
   if (config.embedder === 'openai') {
+    const { createOpenAIProvider } = await import('./providers/openai-provider.ts');
     return createOpenAIProvider({
       apiKey: config.openaiApiKey,
       baseURL: config.openaiBaseUrl,
@@ -143,7 +106,7 @@ export async function openRuntime(config: Config, logger: Logger, options: OpenR
     throw error;
   }
   const pool = new ChunkPool(config.threads);
-  const provider = createProvider(config, pool);
+  const provider = await createProvider(config, pool);
   const scheduler = new EmbeddingScheduler({
     provider,
     batchSize: config.embeddingBatch,
@@ -154,15 +117,26 @@ export async function openRuntime(config: Config, logger: Logger, options: OpenR
     backoff: { baseMs: 500, maxMs: 30_000 },
     logger,
   });
+  const store = new QueueStore(sql);
+  // Other rag-worker commands reach an embedded database held by this process through it (embedded-control.ts).
+  let control: ControlServer | undefined;
+  if (sql.kind === 'embedded') {
+    try {
+      control = await serveControl(config.dataDir, store, logger);
+    } catch (error) {
+      logger.warn(`Other rag-worker commands cannot reach this embedded database while this process runs: ${messageOf(error)}`, { event: 'control_unavailable' });
+    }
+  }
   return {
     config,
     sql,
-    store: new QueueStore(sql),
+    store,
     pool,
     provider,
     scheduler,
     logger,
     async close() {
+      await control?.close();
       scheduler.close();
       await pool.close();
       await sql.close();

@@ -103,6 +103,17 @@ export class WorkerFatalError extends CategorizedError {
   }
 }
 
+/** Another live process holds the embedded database (RAG_DATA_DIR); it may serve a control socket. */
+export class EmbeddedInUseError extends WorkerFatalError {
+  readonly ownerPid: number;
+  readonly dataDir: string;
+  constructor(message: string, options: { ownerPid: number; dataDir: string }) {
+    super(message, { setting: 'RAG_DATA_DIR' });
+    this.ownerPid = options.ownerPid;
+    this.dataDir = options.dataDir;
+  }
+}
+
 /** The database refused our credentials (wrong password, unknown role, no access to the database). */
 export class DatabaseAuthError extends WorkerFatalError {}
 

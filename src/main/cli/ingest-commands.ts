@@ -1,7 +1,9 @@
 /** `rag-worker enqueue <files..>` and `rag-worker ingest <files..>`. */
-import type { JobRow } from '../stores/queue-store.ts';
-import { QueueStore } from '../stores/queue-store.ts';
-import { createCoordinator, describeRuntime, ensureSchema, OFFLINE_EMBEDDER_NOTICE, openDatabase, openRuntime } from '../runtime.ts';
+import { EmbeddedInUseError } from '../../shared/errors.ts';
+import type { JobRow, QueueApi } from '../stores/queue-store.ts';
+import { connectControl } from '../stores/embedded-control.ts';
+import { createCoordinator, describeRuntime, OFFLINE_EMBEDDER_NOTICE, openRuntime, type Runtime } from '../runtime.ts';
+import { openQueue } from './open-queue.ts';
 import type { JobProgress } from '../coordinator/job-runner.ts';
 import { loadConfig, makeLogger, printJson } from './context.ts';
 import { fileJobs, type FileArgs } from './files.ts';
@@ -33,43 +35,60 @@ function setExitCode(code: number): void {
 
 export async function enqueueCommand(argv: Record<string, unknown>): Promise<void> {
   const config = loadConfig(argv);
-  if (argv.wait && config.store === 'embedded') {
-    // The embedded database is locked to one process: no worker elsewhere can run these jobs, so waiting would
-    // never end. Run them here instead, exactly as `ingest` does (same output, same exit codes).
+  const logger = makeLogger(config, true);
+  const jobs = fileJobs(argv as unknown as FileArgs);
+  const queue = await openQueue(config, logger);
+  if (argv.wait && config.store === 'embedded' && queue.servedBy === undefined) {
+    // The embedded database is this process's alone: no worker elsewhere can run these jobs, so waiting would never
+    // end. Run them here instead, exactly as `ingest` does (same output, same exit codes).
+    await queue.close();
     console.error('Note: with the embedded database no other process can work on these jobs; running them in this process (as `rag-worker ingest`).');
     return ingestCommand(argv);
   }
-  const logger = makeLogger(config, true);
-  const jobs = fileJobs(argv as unknown as FileArgs);
-  const sql = await openDatabase(config, logger);
   let exitCode = 0;
   try {
-    await ensureSchema(sql, config, logger);
-    const store = new QueueStore(sql);
     const ids: string[] = [];
-    for (const job of jobs) ids.push(await store.enqueue(job));
+    for (const job of jobs) ids.push(await queue.store.enqueue(job));
     if (!argv.json) jobs.forEach((j, i) => console.log(`${ids[i]}  ${j.documentId} (version ${j.version}, ${j.format})`));
     if (!argv.wait) {
       if (argv.json) printJson(jobs.map((j, i) => ({ id: ids[i], document_id: j.documentId, version: j.version, format: j.format })));
       return;
     }
-    let last = '';
-    for (;;) {
-      const rows = await store.getJobs(ids);
-      const line = rows.map((r) => `${r.document_id}: ${r.status} ${r.chunks_done}/${r.chunks_total ?? '?'}`).join(' · ');
-      if (line !== last && !argv.json) console.error(line);
-      last = line;
-      if (rows.every((r) => TERMINAL.has(r.status))) {
-        if (argv.json) printJson(rows.map(jobSummary));
-        if (rows.length < ids.length || rows.some((r) => r.status !== 'complete')) exitCode = 1;
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 500));
-    }
+    exitCode = await followJobs(queue.store, ids, Boolean(argv.json));
   } finally {
-    await sql.close();
+    await queue.close();
     setExitCode(exitCode);
   }
+}
+
+/** Polls the jobs until every one has ended, printing progress lines; the exit code (0: all complete). */
+async function followJobs(store: QueueApi, ids: string[], json: boolean): Promise<number> {
+  let last = '';
+  for (;;) {
+    const rows = await store.getJobs(ids);
+    const line = rows.map((r) => `${r.document_id}: ${r.status} ${r.chunks_done}/${r.chunks_total ?? '?'}`).join(' · ');
+    if (line !== last && !json) console.error(line);
+    last = line;
+    if (rows.every((r) => TERMINAL.has(r.status))) {
+      if (json) printJson(rows.map(jobSummary));
+      return rows.length < ids.length || rows.some((r) => r.status !== 'complete') ? 1 : 0;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/**
+ * `ingest` while another process (a running `start`) holds the embedded database: hand the jobs to it and follow
+ * them to the end, like `enqueue --wait`.
+ */
+async function ingestThroughHolder(held: EmbeddedInUseError, jobs: ReturnType<typeof fileJobs>, argv: Record<string, unknown>): Promise<boolean> {
+  const remote = await connectControl(held.dataDir);
+  if (!remote) return false;
+  console.error(`Note: process ${held.ownerPid} holds the embedded database; it will process these jobs (following them here).`);
+  const ids: string[] = [];
+  for (const job of jobs) ids.push(await remote.enqueue(job));
+  setExitCode(await followJobs(remote, ids, Boolean(argv.json)));
+  return true;
 }
 
 export async function ingestCommand(argv: Record<string, unknown>): Promise<void> {
@@ -77,7 +96,13 @@ export async function ingestCommand(argv: Record<string, unknown>): Promise<void
   const bar = process.stderr.isTTY && !argv.json ? new ProgressBar(process.stderr) : undefined;
   const logger = makeLogger(config, bar !== undefined).child({ workerId: config.workerId });
   const jobs = fileJobs(argv as unknown as FileArgs);
-  const rt = await openRuntime(config, logger);
+  let rt: Runtime;
+  try {
+    rt = await openRuntime(config, logger);
+  } catch (error) {
+    if (error instanceof EmbeddedInUseError && (await ingestThroughHolder(error, jobs, argv))) return;
+    throw error;
+  }
   if (!rt.provider.remote) logger.warn(OFFLINE_EMBEDDER_NOTICE);
   let exitCode = 0;
   try {

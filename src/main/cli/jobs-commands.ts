@@ -3,7 +3,6 @@ import { secretsOf } from '../../shared/config.ts';
 import { parseDurationSeconds } from '../../shared/durations.ts';
 import { redact } from '../../shared/redact.ts';
 import { JOB_STATUSES, type JobStatus } from '../../shared/types.ts';
-import { ensureSchema } from '../runtime.ts';
 import { printJson, UsageError } from './context.ts';
 import { jobView, withStore } from './queue-commands.ts';
 
@@ -17,8 +16,7 @@ export async function jobsListCommand(argv: Record<string, unknown>): Promise<vo
   }
   const limit = Number(argv.limit ?? 50);
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST) throw new UsageError(`--limit ${String(argv.limit)}: expected a whole number from 1 to ${MAX_LIST}`);
-  await withStore(argv, async (store, sql, config, logger) => {
-    await ensureSchema(sql, config, logger);
+  await withStore(argv, async (store, _queue, config) => {
     const jobs = await store.listJobs({ status: status as JobStatus | undefined, documentId: argv.documentId as string | undefined, limit });
     const secrets = secretsOf(config);
     if (argv.json) return printJson(jobs.map((j) => jobView(j, secrets)));
@@ -46,8 +44,7 @@ export async function pruneCommand(argv: Record<string, unknown>): Promise<void>
   const statuses = parseStatuses(argv.status);
   const batch = Number(argv.batch ?? 1000);
   if (!Number.isInteger(batch) || batch < 1 || batch > 100_000) throw new UsageError(`--batch ${String(argv.batch)}: expected a whole number from 1 to 100000`);
-  await withStore(argv, async (store, sql, config, logger) => {
-    await ensureSchema(sql, config, logger);
+  await withStore(argv, async (store) => {
     let deleted = 0;
     let batches = 0;
     for (;;) {

@@ -2,23 +2,24 @@
 import { describeConfig, secretsOf } from '../../shared/config.ts';
 import { redact } from '../../shared/redact.ts';
 import { migrate, migrationSql } from '../stores/migrate.ts';
-import { QueueStore, type JobRow } from '../stores/queue-store.ts';
-import type { SqlClient } from '../stores/sql-client.ts';
-import { ensureSchema, openDatabase } from '../runtime.ts';
+import type { JobRow, QueueApi } from '../stores/queue-store.ts';
+import { openQueue, type OpenQueue } from './open-queue.ts';
 import type { Config } from '../../shared/config.ts';
 import type { Logger } from '../logging/logger.ts';
 import { loadConfig, makeLogger, printJson } from './context.ts';
 
-export async function withStore<T>(argv: Record<string, unknown>, fn: (store: QueueStore, sql: SqlClient, config: Config, logger: Logger) => Promise<T>): Promise<T> {
+/**
+ * Runs fn with the queue: the database (schema checked; the embedded one prepares itself on first use), or the
+ * process holding the embedded database, through its control socket.
+ */
+export async function withStore<T>(argv: Record<string, unknown>, fn: (store: QueueApi, queue: OpenQueue, config: Config, logger: Logger) => Promise<T>, options: { schema?: boolean } = {}): Promise<T> {
   const config = loadConfig(argv);
   const logger = makeLogger(config, true);
-  const sql = await openDatabase(config, logger);
+  const queue = await openQueue(config, logger, options);
   try {
-    // The embedded database prepares itself on first use, whichever command comes first (migrate does it itself).
-    if (sql.kind === 'embedded' && argv._ && !(argv._ as string[]).includes('migrate')) await ensureSchema(sql, config, logger);
-    return await fn(new QueueStore(sql), sql, config, logger);
+    return await fn(queue.store, queue, config, logger);
   } finally {
-    await sql.close();
+    await queue.close();
   }
 }
 
@@ -28,10 +29,18 @@ export async function migrateCommand(argv: Record<string, unknown>): Promise<voi
     process.stdout.write(migrationSql(config.embeddingDimensions));
     return;
   }
-  await withStore(argv, async (_store, sql, config) => {
-    await migrate(sql, config.embeddingDimensions);
-    console.log(`✅ Schema applied (${sql.kind === 'embedded' ? `embedded database in ${config.dataDir}` : 'PostgreSQL'}; embeddings vector(${config.embeddingDimensions}))`);
-  });
+  await withStore(
+    argv,
+    async (_store, { sql, servedBy }, config) => {
+      if (!sql) {
+        console.log(`✅ The embedded database in ${config.dataDir} is open in process ${servedBy}, which prepared its schema: nothing to do`);
+        return;
+      }
+      await migrate(sql, config.embeddingDimensions);
+      console.log(`✅ Schema applied (${sql.kind === 'embedded' ? `embedded database in ${config.dataDir}` : 'PostgreSQL'}; embeddings vector(${config.embeddingDimensions}))`);
+    },
+    { schema: false },
+  );
 }
 
 /**
@@ -76,8 +85,7 @@ export function jobView(j: JobRow, secrets: readonly string[]) {
 }
 
 export async function statusCommand(argv: Record<string, unknown>): Promise<void> {
-  await withStore(argv, async (store, sql, config, logger) => {
-    await ensureSchema(sql, config, logger);
+  await withStore(argv, async (store, _queue, config) => {
     const jobId = argv.jobId as string | undefined;
     if (!jobId) {
       const counts = await store.counts();

@@ -1,19 +1,18 @@
 /** `rag-worker search <query>`: embed the query with the configured provider and print the best chunks. */
-import { ChunkPool } from '../coordinator/chunk-pool.ts';
-import { createProvider, ensureSchema, openDatabase } from '../runtime.ts';
-import { QueueStore } from '../stores/queue-store.ts';
+import { inlineLexicalRunner } from '../providers/local-provider.ts';
+import { createProvider } from '../runtime.ts';
 import { formatMs, loadConfig, makeLogger, printJson } from './context.ts';
+import { openQueue } from './open-queue.ts';
 
 export async function searchCommand(argv: Record<string, unknown>): Promise<void> {
   const config = loadConfig(argv);
   const logger = makeLogger(config, true);
-  const sql = await openDatabase(config, logger);
-  const pool = new ChunkPool(1);
+  const queue = await openQueue(config, logger);
   try {
-    await ensureSchema(sql, config, logger);
-    const provider = createProvider(config, pool);
+    // One query: the offline embedder runs right here (starting a chunking thread would cost more than the query).
+    const provider = await createProvider(config, inlineLexicalRunner);
     const [embedding] = (await provider.embed([String(argv.query)])).vectors;
-    const rows = await new QueueStore(sql).matchChunks(embedding, Number(argv.k ?? 5), argv.documentId as string | undefined, argv.docVersion as string | undefined);
+    const rows = await queue.store.matchChunks(embedding, Number(argv.k ?? 5), argv.documentId as string | undefined, argv.docVersion as string | undefined);
     if (argv.json) {
       return printJson(rows.map((r) => ({ document_id: r.document_id, version: r.version, chunk_index: r.chunk_index, content: r.content, start_ms: r.start_ms, end_ms: r.end_ms, speakers: r.speakers, score: r.score })));
     }
@@ -25,7 +24,6 @@ export async function searchCommand(argv: Record<string, unknown>): Promise<void
       console.log(`   ${r.content.replace(/\n/g, '\n   ')}\n`);
     });
   } finally {
-    await pool.close();
-    await sql.close();
+    await queue.close();
   }
 }

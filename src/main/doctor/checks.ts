@@ -12,7 +12,8 @@ import { formatOf } from '../alerts/alert.ts';
 import { ChunkPool } from '../coordinator/chunk-pool.ts';
 import { httpPortOf } from '../http/worker-http.ts';
 import type { Logger } from '../logging/logger.ts';
-import { createProvider, openDatabase } from '../runtime.ts';
+import { createProvider } from '../runtime.ts';
+import { openDatabase } from '../stores/open-database.ts';
 import { checkAccess, inspectSchema, SCHEMA_VERSION, type SchemaFacts } from '../stores/migrate.ts';
 import type { SqlClient } from '../stores/sql-client.ts';
 
@@ -111,7 +112,7 @@ export async function runChecks(config: Config, logger: Logger): Promise<CheckRe
 async function providerCheck(config: Config, clean: (e: unknown) => string): Promise<CheckResult> {
   const pool = new ChunkPool(1);
   try {
-    const provider = createProvider(config, pool);
+    const provider = await createProvider(config, pool);
     const t0 = performance.now();
     const result = await provider.embed(['rag-worker doctor']);
     const ms = Math.round(performance.now() - t0);

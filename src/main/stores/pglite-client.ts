@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { messages, PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite/vector';
-import { StorageCorruptionError, WorkerFatalError } from '../../shared/errors.ts';
+import { EmbeddedInUseError, StorageCorruptionError, WorkerFatalError } from '../../shared/errors.ts';
 import { classifyDbError, damagedDataDirAdvice, reasonOf, type DbErrorContext, type SqlClient } from './sql-client.ts';
 
 /**
@@ -131,9 +131,10 @@ function lockDataDir(dataDir: string): () => void {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const owner = Number(fs.readFileSync(lockPath, 'utf8').trim());
       if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
-        throw new WorkerFatalError(
+        throw new EmbeddedInUseError(
           `the embedded database in ${dataDir} is in use by process ${owner}; the embedded backend serves one process at a time ` +
             '(stop that process, or set DATABASE_URL to share a PostgreSQL queue between processes)',
+          { ownerPid: owner, dataDir },
         );
       }
       fs.rmSync(lockPath, { force: true }); // stale lock of a dead process

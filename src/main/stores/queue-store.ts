@@ -37,6 +37,9 @@ export interface JobRow {
   updated_at: Date;
 }
 
+/** What the CLI's queue commands use of the store: served by a QueueStore, or over the embedded database's control socket. */
+export type QueueApi = Pick<QueueStore, 'enqueue' | 'counts' | 'getJob' | 'getJobs' | 'listJobs' | 'cancelJob' | 'retryJobs' | 'matchChunks' | 'pruneJobs'>;
+
 /** Proof of ownership of a claimed job: every fenced write passes it. */
 export interface Lease {
   jobId: string;

@@ -1,0 +1,40 @@
+/**
+ * The queue for a CLI command: the database itself, or — when another rag-worker process holds the embedded
+ * database (`start`, `ingest`) — that process, over its control socket (src/main/stores/embedded-control.ts).
+ */
+import type { Config } from '../../shared/config.ts';
+import { EmbeddedInUseError } from '../../shared/errors.ts';
+import type { Logger } from '../logging/logger.ts';
+import { ensureSchema, openDatabase } from '../stores/open-database.ts';
+import { connectControl } from '../stores/embedded-control.ts';
+import { QueueStore, type QueueApi } from '../stores/queue-store.ts';
+import type { SqlClient } from '../stores/sql-client.ts';
+
+export interface OpenQueue {
+  store: QueueApi;
+  /** The database, when this process opened it (undefined when another process serves the queue). */
+  sql?: SqlClient;
+  /** The pid of the process serving the queue, when it is not this one. */
+  servedBy?: number;
+  close(): Promise<void>;
+}
+
+export async function openQueue(config: Config, logger: Logger, { schema = true }: { schema?: boolean } = {}): Promise<OpenQueue> {
+  let sql: SqlClient;
+  try {
+    sql = await openDatabase(config, logger);
+  } catch (error) {
+    if (!(error instanceof EmbeddedInUseError)) throw error;
+    const remote = await connectControl(error.dataDir);
+    if (!remote) throw error;
+    logger.debug(`The embedded database is held by process ${error.ownerPid}: using it through its control socket`, { event: 'control_client', pid: error.ownerPid });
+    return { store: remote, servedBy: error.ownerPid, close: async () => {} };
+  }
+  try {
+    if (schema) await ensureSchema(sql, config, logger);
+  } catch (error) {
+    await sql.close();
+    throw error;
+  }
+  return { store: new QueueStore(sql), sql, close: () => sql.close() };
+}

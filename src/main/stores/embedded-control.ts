@@ -1,0 +1,141 @@
+/**
+ * The embedded database is one process's (PGlite runs inside it). While a worker (`start`, `ingest`) holds it, it
+ * serves the queue operations of the CLI on a Unix socket next to the data (mode 0600: this user only), so that
+ * `status`, `enqueue`, `search`, `cancel`, `retry`, `jobs list` and `prune` from another shell work: each call runs
+ * in the worker, through its own connection, one at a time like every other query there — nothing else touches
+ * the data files. Only the QueueApi methods are served, with their arguments as JSON.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { BadInputError, messageOf, WorkerFatalError } from '../../shared/errors.ts';
+import type { Logger } from '../logging/logger.ts';
+import type { JobRow, QueueApi } from './queue-store.ts';
+
+const METHODS = ['enqueue', 'counts', 'getJob', 'getJobs', 'listJobs', 'cancelJob', 'retryJobs', 'matchChunks', 'pruneJobs'] as const satisfies readonly (keyof QueueApi)[];
+type Method = (typeof METHODS)[number];
+const DATE_FIELDS = ['run_at', 'lease_expires_at', 'submitted_at', 'started_at', 'completed_at', 'updated_at'] as const;
+/** Unix socket paths are limited to about 107 bytes. */
+const MAX_SOCKET_PATH = 100;
+const CALL_TIMEOUT_MS = 120_000;
+
+/** The socket of a data directory: inside it when the path is short enough, else in the temp dir, named by its hash. */
+export function controlSocketPath(dataDir: string): string {
+  const dir = path.resolve(dataDir);
+  const inside = path.join(dir, 'control.sock');
+  if (Buffer.byteLength(inside) <= MAX_SOCKET_PATH) return inside;
+  return path.join(os.tmpdir(), `rag-worker-${createHash('sha256').update(dir).digest('hex').slice(0, 16)}.sock`);
+}
+
+export interface ControlServer {
+  path: string;
+  close(): Promise<void>;
+}
+
+export async function serveControl(dataDir: string, store: QueueApi, logger: Logger): Promise<ControlServer> {
+  const socket = controlSocketPath(dataDir);
+  fs.rmSync(socket, { force: true }); // a socket left by a process that died (its lock was stale, or we would not be here)
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (d: string) => (body += d));
+    req.on('end', async () => {
+      const reply = (status: number, value: unknown) => {
+        const text = JSON.stringify(value);
+        res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+        res.end(text);
+      };
+      if (req.method !== 'POST' || req.url !== '/call') return reply(404, { error: { name: 'Error', message: 'POST /call only' } });
+      try {
+        const { method, args } = JSON.parse(body) as { method: Method; args: unknown[] };
+        if (!(METHODS as readonly string[]).includes(method) || !Array.isArray(args)) throw new BadInputError(`unknown control call ${JSON.stringify(String(method))}`);
+        const fn = store[method] as (...a: unknown[]) => Promise<unknown>;
+        reply(200, { result: await fn.apply(store, args) });
+      } catch (error) {
+        const category = error instanceof WorkerFatalError ? 'worker_fatal' : error instanceof BadInputError ? 'bad_input' : 'other';
+        reply(200, { error: { name: error instanceof Error ? error.name : 'Error', message: messageOf(error), category } });
+      }
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socket, () => resolve());
+  });
+  fs.chmodSync(socket, 0o600);
+  logger.debug('Embedded database open to other rag-worker commands on a control socket', { event: 'control_listening', socket });
+  return {
+    path: socket,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+        fs.rmSync(socket, { force: true });
+      }),
+  };
+}
+
+/** The queue of the process that holds the embedded database, or undefined when it serves none (or is gone). */
+export async function connectControl(dataDir: string): Promise<RemoteQueue | undefined> {
+  const socket = controlSocketPath(dataDir);
+  if (!fs.existsSync(socket)) return undefined;
+  const remote = new RemoteQueue(socket);
+  try {
+    await remote.counts();
+    return remote;
+  } catch {
+    return undefined;
+  }
+}
+
+/** QueueApi over the control socket: the same calls, job rows' dates revived. */
+export class RemoteQueue implements QueueApi {
+  readonly socket: string;
+
+  constructor(socket: string) {
+    this.socket = socket;
+  }
+
+  enqueue = (...args: Parameters<QueueApi['enqueue']>) => this.call('enqueue', args) as ReturnType<QueueApi['enqueue']>;
+  counts = () => this.call('counts', []) as ReturnType<QueueApi['counts']>;
+  getJob = async (...args: Parameters<QueueApi['getJob']>) => reviveJob((await this.call('getJob', args)) as JobRow | undefined);
+  getJobs = async (...args: Parameters<QueueApi['getJobs']>) => ((await this.call('getJobs', args)) as JobRow[]).map((j) => reviveJob(j)!);
+  listJobs = async (...args: Parameters<QueueApi['listJobs']>) => ((await this.call('listJobs', args)) as JobRow[]).map((j) => reviveJob(j)!);
+  cancelJob = (...args: Parameters<QueueApi['cancelJob']>) => this.call('cancelJob', args) as ReturnType<QueueApi['cancelJob']>;
+  retryJobs = (...args: Parameters<QueueApi['retryJobs']>) => this.call('retryJobs', args) as ReturnType<QueueApi['retryJobs']>;
+  matchChunks = (...args: Parameters<QueueApi['matchChunks']>) => this.call('matchChunks', args) as ReturnType<QueueApi['matchChunks']>;
+  pruneJobs = (...args: Parameters<QueueApi['pruneJobs']>) => this.call('pruneJobs', args) as ReturnType<QueueApi['pruneJobs']>;
+
+  private call(method: Method, args: unknown[]): Promise<unknown> {
+    const body = JSON.stringify({ method, args });
+    return new Promise((resolve, reject) => {
+      const req = http.request({ socketPath: this.socket, path: '/call', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, timeout: CALL_TIMEOUT_MS }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => {
+          try {
+            const reply = JSON.parse(text) as { result?: unknown; error?: { name: string; message: string; category: string } };
+            if (reply.error) {
+              const { message, category } = reply.error;
+              reject(category === 'worker_fatal' ? new WorkerFatalError(message) : category === 'bad_input' ? new BadInputError(message) : new Error(message));
+            } else resolve(reply.result);
+          } catch (error) {
+            reject(error);
+          }
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error(`the worker holding the embedded database did not answer within ${CALL_TIMEOUT_MS / 1000} s`)));
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+}
+
+function reviveJob(job: JobRow | undefined | null): JobRow | undefined {
+  if (!job) return undefined;
+  const out = { ...job } as Record<string, unknown>;
+  for (const field of DATE_FIELDS) if (typeof out[field] === 'string') out[field] = new Date(out[field] as string);
+  return out as unknown as JobRow;
+}
