@@ -3,7 +3,7 @@
  * the chunks of a clean run. A job that kills its worker every time ends failed after its attempts.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, afterEach, before, test } from 'node:test';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.ts';
 import { createTestDatabase, type TestDatabase } from '../support/test-db.ts';
 import {
@@ -28,10 +28,13 @@ before(async () => {
   db = await createTestDatabase(DIMS);
   openai = await startFakeOpenAI({ dimensions: DIMS });
   probe = new QueueProbe(db);
-  // Shortest lease (heartbeat every 666 ms); every request of a job in flight at once, so holding back the
+  // A short lease (heartbeat every second; 3 s rather than the minimum 2 leaves room on a loaded 2-core machine); every request of a job in flight at once, so holding back the
   // requests of later batches never starves the first one.
-  env = workerEnv(db, openai, { RAG_LEASE_SECONDS: '2', RAG_EMBEDDING_BATCH: '8', RAG_EMBEDDING_CONCURRENCY: '64' });
+  env = workerEnv(db, openai, { RAG_LEASE_SECONDS: '3', RAG_EMBEDDING_BATCH: '8', RAG_EMBEDDING_CONCURRENCY: '64' });
 });
+
+// A failed test must not leave its worker to claim the next test's job.
+afterEach(killAllWorkers);
 
 after(async () => {
   await killAllWorkers();
@@ -50,7 +53,7 @@ test('SIGKILL after the first saved batch: a second worker resumes after it and 
   const id = await probe.enqueue('crash-doc', payload);
 
   const first = spawnWorker('first', env);
-  const saved = await waitFor(async () => (await probe.job(id)).chunks_done, 'the first batch to be saved', { intervalMs: 25 });
+  const saved = await waitFor(async () => (await probe.job(id)).chunks_done, 'the first batch to be saved', { intervalMs: 25, timeoutMs: 45_000 });
   assert.ok(saved > 0 && saved < expected.length, `mid-job: ${saved} of ${expected.length} chunks saved`);
   await first.kill();
   const cutoff = openai.requests.length;
@@ -61,7 +64,7 @@ test('SIGKILL after the first saved batch: a second worker resumes after it and 
   assert.equal(afterKill.chunks_done, saved, 'nothing was saved after the kill');
 
   const second = spawnWorker('second', env);
-  const resumed = await second.waitForEvent('job_resumed', { jobId: id }, 15_000);
+  const resumed = await second.waitForEvent('job_resumed', { jobId: id }, 45_000);
   assert.equal(resumed.resumeFrom, saved, 'resumed after the saved chunks');
   const done = await probe.waitForStatus(id, ['complete', 'failed', 'cancelled']);
   assert.equal(done.status, 'complete', `job completed: ${done.error_detail}`);
@@ -94,7 +97,7 @@ test('a job that kills its worker every time ends failed after max_attempts, wit
 
   for (const name of ['victim-1', 'victim-2']) {
     const worker = spawnWorker(name, env);
-    await worker.waitForEvent('job_started', { jobId: id }, 15_000);
+    await worker.waitForEvent('job_started', { jobId: id }, 45_000);
     await worker.kill();
   }
   const held = await probe.job(id);
