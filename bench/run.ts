@@ -19,6 +19,7 @@ import { scenarioLangChain } from './scenario-langchain.ts';
 import { scenarioDeepQueue } from './scenario-deep-queue.ts';
 import { scenarioQueueOverhead } from './scenario-queue-overhead.ts';
 import { scenarioStartup } from './scenario-startup.ts';
+import { scenarioCli } from './scenario-cli.ts';
 
 interface Scenario {
   id: string;
@@ -38,6 +39,7 @@ const SCENARIOS: Scenario[] = [
   { id: 'g', title: 'Deep queue', run: scenarioDeepQueue, timeoutMs: { quick: 90_000, full: 15 * 60_000 } },
   { id: 'h', title: 'Queue overhead vs graphile-worker, pg-boss', run: scenarioQueueOverhead, timeoutMs: { quick: 120_000, full: 30 * 60_000 } },
   { id: 'i', title: 'Type stripping vs compiled JS', run: scenarioStartup, timeoutMs: { quick: 120_000, full: 10 * 60_000 } },
+  { id: 'j', title: 'CLI on the embedded default', run: scenarioCli, timeoutMs: { quick: 120_000, full: 10 * 60_000 } },
 ];
 
 function usage(): never {

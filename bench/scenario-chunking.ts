@@ -9,12 +9,13 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { ChunkPool } from '../src/main/coordinator/chunk-pool.ts';
 import { createTokenCounter, encodingForModel } from '../src/shared/chunking.ts';
-import { parseTranscript } from '../src/shared/formats/parse-transcript.ts';
+import { detectFormat, parseTranscript } from '../src/shared/formats/parse-transcript.ts';
 import type { ChunkingOptions, TranscriptFormat } from '../src/shared/types.ts';
 import { MODEL, round, type BenchContext } from './harness.ts';
 import { metric, type Metric, type ScenarioResult } from './report.ts';
 
-const FORMAT_BY_EXT: Record<string, string> = { vtt: 'vtt', srt: 'srt', json: 'whisper', txt: 'text' };
+/** The transcript file extensions this scenario reads; the format of each file is detected as the CLI does. */
+const TRANSCRIPT_EXTENSIONS = new Set(['vtt', 'srt', 'json', 'txt']);
 
 interface Corpus {
   source: string;
@@ -27,11 +28,11 @@ function loadCorpus(): Corpus | null {
   for (const dir of [fixtures, examples]) {
     if (!existsSync(dir)) continue;
     const files = readdirSync(dir)
-      .filter((f) => FORMAT_BY_EXT[f.split('.').pop() ?? ''] !== undefined)
+      .filter((f) => TRANSCRIPT_EXTENSIONS.has(f.split('.').pop() ?? ''))
       .sort()
       .map((name) => {
         const text = readFileSync(`${dir}${name}`, 'utf8');
-        const format = FORMAT_BY_EXT[name.split('.').pop()!];
+        const format = detectFormat(text, name);
         // The spoken text alone: what chunking must tokenize at the very least.
         const spoken = parseTranscript(format as TranscriptFormat, { text }).segments.map((seg) => seg.text).join('\n');
         return { name, format, text, bytes: Buffer.byteLength(text), spoken };
