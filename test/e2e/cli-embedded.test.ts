@@ -117,3 +117,11 @@ test('--speaker-names renames the labels a speech-to-text file gives; a bad map 
   const after = JSON.parse((await runCli(['status', '--json'], env, cwd)).stdout) as Record<string, number>;
   assert.deepEqual(after, before, 'nothing was queued');
 });
+
+test('search with another embedding model than the stored chunks is refused, naming the setting', async () => {
+  // The chunks above were embedded offline; a key switches the query to OpenAI (refused before any request).
+  const search = await runCli(['search', 'billing database', '--json'], { ...env, OPENAI_API_KEY: 'sk-other-model-0123456789abcdef' }, cwd);
+  assert.equal(search.code, 3, search.stderr);
+  assert.match(search.stderr, /stored chunks were embedded with local-lexical-hash-v1 \(\d+ documents\), but this search would embed the query with text-embedding-3-small/);
+  assert.ok(!search.stderr.includes('sk-other-model'), 'the key is not shown');
+});

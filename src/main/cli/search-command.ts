@@ -1,4 +1,6 @@
 /** `rag-worker search <query>`: embed the query with the configured provider and print the best chunks. */
+import { WorkerFatalError } from '../../shared/errors.ts';
+import { checkSearchModel } from '../../shared/model-consistency.ts';
 import { inlineLexicalRunner } from '../providers/local-provider.ts';
 import { createProvider } from '../runtime.ts';
 import { formatMs, loadConfig, makeLogger, printJson } from './context.ts';
@@ -11,6 +13,9 @@ export async function searchCommand(argv: Record<string, unknown>): Promise<void
   try {
     // One query: the offline embedder runs right here (starting a chunking thread would cost more than the query).
     const provider = await createProvider(config, inlineLexicalRunner);
+    const models = checkSearchModel(await queue.store.storedModels(), provider.model);
+    if (!models.ok) throw new WorkerFatalError(models.error, { setting: 'RAG_EMBEDDING_MODEL' });
+    if ('warning' in models) console.error(`Warning: ${models.warning}\n`);
     const [embedding] = (await provider.embed([String(argv.query)])).vectors;
     const rows = await queue.store.matchChunks(embedding, Number(argv.k ?? 5), argv.documentId as string | undefined, argv.docVersion as string | undefined);
     if (argv.json) {

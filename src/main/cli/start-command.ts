@@ -66,6 +66,14 @@ export async function startCommand(argv: Record<string, unknown>): Promise<void>
   if (alerts) onCrash((error) => alerts.alerter.crash(error));
 
   logger.info('✅ Worker ready. Polling for jobs...', { event: 'worker_ready', ...describeRuntime(rt) });
+  const others = (await rt.store.storedModels().catch(() => [])).filter((m) => m.model !== rt.provider.model);
+  if (others.length > 0) {
+    logger.warn(
+      `Stored documents were embedded with other models (${others.map((m) => `${m.model}: ${m.documents}`).join(', ')}); this worker embeds with ${rt.provider.model}. ` +
+        'Searches compare a query with one model only: re-ingest those documents, or keep their settings',
+      { event: 'embedding_models_mixed', models: others },
+    );
+  }
   const summary = await coordinator.run({ once });
   await unlisten();
   await http?.close();

@@ -38,7 +38,7 @@ export interface JobRow {
 }
 
 /** What the CLI's queue commands use of the store: served by a QueueStore, or over the embedded database's control socket. */
-export type QueueApi = Pick<QueueStore, 'enqueue' | 'counts' | 'getJob' | 'getJobs' | 'listJobs' | 'cancelJob' | 'retryJobs' | 'matchChunks' | 'pruneJobs'>;
+export type QueueApi = Pick<QueueStore, 'enqueue' | 'counts' | 'getJob' | 'getJobs' | 'listJobs' | 'cancelJob' | 'retryJobs' | 'matchChunks' | 'pruneJobs' | 'storedModels'>;
 
 /** Proof of ownership of a claimed job: every fenced write passes it. */
 export interface Lease {
@@ -303,6 +303,14 @@ export class QueueStore {
   async pruneJobs(olderThanSeconds: number, statuses: readonly JobStatus[], limit: number): Promise<number> {
     const rows = await this.sql.query<{ n: number }>(`select rag_prune_jobs(make_interval(secs => $1), $2::text[], $3) as n`, [olderThanSeconds, statuses, limit]);
     return Number(rows[0].n);
+  }
+
+  /** Published document versions by the embedding model their chunks were stored with (search checks it). */
+  async storedModels(): Promise<{ model: string; documents: number }[]> {
+    const rows = await this.sql.query<{ model: string | null; documents: number }>(
+      'select embedding_model as model, count(*)::int as documents from rag_documents group by embedding_model order by 2 desc',
+    );
+    return rows.map((r) => ({ model: r.model ?? '(unknown)', documents: Number(r.documents) }));
   }
 
   async counts(): Promise<Record<JobStatus, number>> {
