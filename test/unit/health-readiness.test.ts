@@ -17,17 +17,18 @@ after(async () => {
 });
 
 function probeWith(live: Partial<LoopLiveness>, maxEventLoopDelayMs = 10_000): HealthProbe {
-  const state: LoopLiveness = { loopBusyMs: null, heartbeatAgeMs: 0, activeJobs: 0, running: true, ...live };
+  const state: LoopLiveness = { loopBusyMs: null, heartbeatAgeMs: 0, activeJobs: 0, phase: 'running', ...live };
   return new HealthProbe({ liveness: () => state, stallMs: 60_000, heartbeatMs: 1000, maxEventLoopDelayMs });
 }
 
-test('health: ok while the loop sleeps or moves; stuck loop, stopped heartbeats with jobs, or a stopped loop fail with the reason', () => {
+test('health: ok while starting, or while the loop sleeps or moves; stuck loop, stopped heartbeats with jobs, or a stopped loop fail with the reason', () => {
   assert.deepEqual(probeWith({}).report().reasons, []);
   assert.equal(probeWith({ loopBusyMs: 59_000 }).report().ok, true);
   assert.match(probeWith({ loopBusyMs: 61_000 }).report().reasons.join(), /claim loop has been stuck in one step for 61\.0 s/);
   assert.equal(probeWith({ heartbeatAgeMs: 120_000, activeJobs: 0 }).report().ok, true, 'no job, no heartbeat needed');
   assert.match(probeWith({ heartbeatAgeMs: 62_000, activeJobs: 2 }).report().reasons.join(), /no heartbeat for 62\.0 s with 2 job\(s\) in flight/);
-  assert.match(probeWith({ running: false }).report().reasons.join(), /claim loop is not running/);
+  assert.match(probeWith({ phase: 'stopped' }).report().reasons.join(), /claim loop has stopped/);
+  assert.equal(probeWith({ phase: 'starting' }).report().ok, true, 'start-up (before the loop runs) is not a stall');
 });
 
 test('health: a blocked event loop fails', async () => {

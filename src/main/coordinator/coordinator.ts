@@ -66,7 +66,8 @@ export interface LoopLiveness {
   /** ms since the heartbeat last finished a beat (or started). */
   heartbeatAgeMs: number;
   activeJobs: number;
-  running: boolean;
+  /** starting: run() not called yet (start-up); running; stopped: run() has returned. */
+  phase: 'starting' | 'running' | 'stopped';
 }
 
 export interface RunSummary {
@@ -90,6 +91,7 @@ export class Coordinator extends EventEmitter {
   private loopMark = 0;
   private heartbeatMark = 0;
   private looping = false;
+  private ran = false;
   readonly summary: RunSummary = { completed: 0, failed: 0, requeued: 0, released: 0 };
   private readonly deps: RunnerDeps;
   private readonly store: QueueStore;
@@ -134,9 +136,9 @@ export class Coordinator extends EventEmitter {
     const now = this.clock.now();
     return {
       loopBusyMs: this.sleeping || !this.looping ? null : now - this.loopMark,
-      heartbeatAgeMs: now - this.heartbeatMark,
+      heartbeatAgeMs: this.ran ? now - this.heartbeatMark : 0,
       activeJobs: this.running.size,
-      running: this.looping,
+      phase: this.looping ? 'running' : this.ran ? 'stopped' : 'starting',
     };
   }
 
@@ -159,6 +161,7 @@ export class Coordinator extends EventEmitter {
     this.startHeartbeat();
     let claimFailures = 0;
     this.looping = true;
+    this.ran = true;
     try {
       while (!this.stopping) {
         this.loopMark = this.clock.now();

@@ -55,7 +55,7 @@ export class HealthProbe {
     const live = this.opts.liveness();
     const delay = Math.max(this.previousWindowMaxMs, this.histogram.max / 1e6);
     const reasons: string[] = [];
-    if (!live.running) reasons.push('the claim loop is not running');
+    if (live.phase === 'stopped') reasons.push('the claim loop has stopped');
     if (live.loopBusyMs !== null && live.loopBusyMs > this.opts.stallMs) {
       reasons.push(`the claim loop has been stuck in one step for ${seconds(live.loopBusyMs)} (a database call that does not return?)`);
     }
