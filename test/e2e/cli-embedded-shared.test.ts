@@ -68,3 +68,23 @@ test('while start holds the embedded database, other commands go through it; aft
   assert.equal(status.code, 0, status.stderr);
   assert.equal(JSON.parse(status.stdout).complete, 2, 'the same data, opened directly');
 });
+
+test('a control socket that another user owns is never used', { skip: process.getuid?.() !== 0 ? 'needs root to make a socket owned by another user' : false }, async () => {
+  const net = await import('node:net');
+  const { connectControl } = await import('../../src/main/stores/embedded-control.ts');
+  const dataDir = path.join(cwd, 'x'.repeat(120)); // too long for a socket inside it: the private temp directory is used
+  const socket = controlSocketPath(dataDir);
+  assert.ok(!socket.startsWith(dataDir));
+  fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o700 });
+  const body = '{"result":{"queued":0,"processing":0,"complete":0,"failed":0,"cancelled":0}}';
+  const server = net.createServer((c) => c.end(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`));
+  await new Promise<void>((r) => server.listen(socket, r));
+  try {
+    assert.ok(await connectControl(dataDir), 'our own socket is used');
+    fs.chownSync(socket, 65534, 65534);
+    assert.equal(await connectControl(dataDir), undefined, "another user's socket is not");
+  } finally {
+    server.close();
+    fs.rmSync(socket, { force: true });
+  }
+});

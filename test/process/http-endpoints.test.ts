@@ -123,5 +123,15 @@ test('a port in use stops start-up naming RAG_HTTP_PORT; PORT is used when RAG_H
   const platform = spawnWorker('http-platform', workerEnv(db, openai, { PORT: '0', RAG_HTTP_HOST: '127.0.0.1' }));
   const port = await listeningPort(platform);
   assert.equal((await get(port, '/health')).status, 200);
+  // A request target that is not a URL (no token needed to send one) gets 400; the worker goes on.
+  const raw = await new Promise<string>((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write('GET //[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+    let text = '';
+    socket.on('data', (d) => (text += d));
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+  });
+  assert.match(raw, /^HTTP\/1\.1 400 /);
+  assert.equal((await get(port, '/health')).status, 200, 'still running');
   assert.equal((await get(port, '/ready')).status, 200, 'no token configured: /ready is open');
 });

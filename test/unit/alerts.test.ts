@@ -123,3 +123,13 @@ test('crash(): the alert is delivered before it resolves', async () => {
   assert.ok(!slack.messages[0].text.includes(SECRET));
   await a.close();
 });
+
+test('close() gives up on a dead webhook after its deadline, dropping what is left', async () => {
+  const dead = await startReceiver('slack', { delayMs: 60_000 });
+  receivers.push(dead);
+  const a = alerter([dead.url], { timeoutMs: 5_000, closeDeadlineMs: 300 });
+  for (let i = 0; i < 20; i++) a.fault(`fault number ${i}`);
+  const t0 = performance.now();
+  await a.close();
+  assert.ok(performance.now() - t0 < 2_000, `close() returned after ${Math.round(performance.now() - t0)} ms`);
+});

@@ -25,6 +25,8 @@ export interface AlerterOptions {
   timeoutMs?: number;
   /** Undelivered messages kept per webhook; older ones are dropped beyond it (default 50). */
   maxPending?: number;
+  /** close() waits at most this long for queued alerts (default 6 s). */
+  closeDeadlineMs?: number;
 }
 
 export interface FailedJob {
@@ -44,6 +46,8 @@ export interface LongJob {
 
 const EXAMPLES_IN_SUMMARY = 5;
 const MAX_RETRY_AFTER_MS = 30_000;
+/** close() waits this long at most for queued alerts, by default. */
+const CLOSE_DEADLINE_MS = 6_000;
 
 interface Webhook {
   url: string;
@@ -70,7 +74,7 @@ export class Alerter {
   readonly delivered = { ok: 0, failed: 0 };
 
   constructor(options: AlerterOptions) {
-    this.opts = { windowMs: 60_000, burst: 3, timeoutMs: 5_000, maxPending: 50, ...options };
+    this.opts = { windowMs: 60_000, burst: 3, timeoutMs: 5_000, maxPending: 50, closeDeadlineMs: CLOSE_DEADLINE_MS, ...options };
     this.hooks = options.urls.map((url, i) => ({
       url,
       label: `webhook ${i + 1} of ${options.urls.length} (${new URL(url).host})`,
@@ -144,11 +148,22 @@ export class Alerter {
     }
   }
 
-  /** Sends held summaries and waits (at most timeoutMs per message) for delivery. */
+  /**
+   * Sends held summaries and waits for delivery, at most CLOSE_DEADLINE_MS in all (a dead webhook must not hold up
+   * a worker's shutdown past its platform's stop timeout); what is still queued then is dropped, and logged.
+   */
   async close(): Promise<void> {
     clearInterval(this.timer);
     this.endWindow();
-    await this.idle();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), this.opts.closeDeadlineMs)));
+    const outcome = await Promise.race([this.idle().then(() => 'done' as const), deadline]);
+    clearTimeout(timer);
+    if (outcome === 'late') {
+      const left = this.hooks.reduce((n, h) => n + h.queue.length, 0);
+      for (const h of this.hooks) h.queue.length = 0;
+      this.opts.logger.warn(`Stopping with ${left} alert(s) undelivered: the webhooks did not answer within ${this.opts.closeDeadlineMs / 1000} s`, { event: 'alert_failed', kind: 'shutdown' });
+    }
   }
 
   private flood<T>(flood: Flood<T>, item: T, alert: () => Alert): void {

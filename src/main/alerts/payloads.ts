@@ -17,7 +17,7 @@ export function slackPayload(alert: Alert): Record<string, unknown> {
   lines.push(`_worker ${escapeSlack(alert.worker)} · ${alert.at.toISOString()}_`);
   const body = truncate(lines.join('\n'), SLACK_SECTION);
   return {
-    text: truncate(`${alert.title}`, SLACK_SECTION),
+    text: truncate(escapeSlack(alert.title), SLACK_SECTION),
     blocks: [{ type: 'section', text: { type: 'mrkdwn', text: body } }],
   };
 }

@@ -9,6 +9,11 @@ import { ensureSchema, openDatabase } from '../stores/open-database.ts';
 import { connectControl } from '../stores/embedded-control.ts';
 import { QueueStore, type QueueApi } from '../stores/queue-store.ts';
 import type { SqlClient } from '../stores/sql-client.ts';
+import { isProcessAlive } from '../process-alive.ts';
+
+/** How long to wait for a holder that has just started to open its control socket (about 2.5 s after its lock). */
+export const HOLDER_START_MS = 5_000;
+
 
 export interface OpenQueue {
   store: QueueApi;
@@ -25,7 +30,7 @@ export async function openQueue(config: Config, logger: Logger, { schema = true 
     sql = await openDatabase(config, logger);
   } catch (error) {
     if (!(error instanceof EmbeddedInUseError)) throw error;
-    const remote = await connectControl(error.dataDir);
+    const remote = await connectControl(error.dataDir, { waitMs: HOLDER_START_MS, holderAlive: () => isProcessAlive(error.ownerPid) });
     if (!remote) throw error;
     logger.debug(`The embedded database is held by process ${error.ownerPid}: using it through its control socket`, { event: 'control_client', pid: error.ownerPid });
     return { store: remote, servedBy: error.ownerPid, close: async () => {} };

@@ -37,7 +37,12 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   const routes = new Map(options.routes.map((r) => [r.path, r]));
   const expected = options.token === undefined ? undefined : digest(options.token);
   const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      return sendJson(res, 400, { error: 'malformed request target' });
+    }
     const route = routes.get(url.pathname);
     if (!route) return sendJson(res, 404, { error: `no such endpoint: ${url.pathname}`, endpoints: [...routes.keys()] });
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -89,7 +94,8 @@ export function sendText(res: http.ServerResponse, status: number, contentType: 
 /** Bearer header, or ?token= (EventSource and a browser's address bar cannot send headers). Constant-time compare. */
 function authorised(req: http.IncomingMessage, url: URL, expected: Buffer): boolean {
   const header = req.headers.authorization;
-  const given = header?.startsWith('Bearer ') ? header.slice(7).trim() : url.searchParams.get('token');
+  // The scheme name is case-insensitive (RFC 7235).
+  const given = header !== undefined && /^bearer /i.test(header) ? header.slice(7).trim() : url.searchParams.get('token');
   return given !== null && given !== undefined && timingSafeEqual(digest(given), expected);
 }
 

@@ -150,6 +150,10 @@ class EventStreams {
 
   open(req: http.IncomingMessage, res: http.ServerResponse): void {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
     res.write('retry: 2000\n\n');
     this.clients.add(res);
     req.on('close', () => {
@@ -171,10 +175,18 @@ class EventStreams {
     this.timer = undefined;
   }
 
+  private pushing = false;
+
+  /** One snapshot to each target; a target still holding the previous frame (not reading) skips this one. */
   private async push(targets: http.ServerResponse[]): Promise<void> {
-    if (targets.length === 0) return;
-    const snapshot = statusSnapshot(this.sources, this.sampler.latest, await this.processing());
-    const frame = `data: ${JSON.stringify(snapshot)}\n\n`;
-    for (const res of targets) if (!res.writableEnded) res.write(frame);
+    if (targets.length === 0 || this.pushing) return; // the previous push is still reading the database
+    this.pushing = true;
+    try {
+      const snapshot = statusSnapshot(this.sources, this.sampler.latest, await this.processing());
+      const frame = `data: ${JSON.stringify(snapshot)}\n\n`;
+      for (const res of targets) if (!res.writableEnded && !res.writableNeedDrain) res.write(frame);
+    } finally {
+      this.pushing = false;
+    }
   }
 }

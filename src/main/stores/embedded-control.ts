@@ -20,13 +20,41 @@ const DATE_FIELDS = ['run_at', 'lease_expires_at', 'submitted_at', 'started_at',
 /** Unix socket paths are limited to about 107 bytes. */
 const MAX_SOCKET_PATH = 100;
 const CALL_TIMEOUT_MS = 120_000;
+/** The first call, to see whether the holder answers at all. */
+const PROBE_TIMEOUT_MS = 5_000;
+/** Request bodies larger than this are refused (a transcript is enqueued as one body). */
+const MAX_BODY_BYTES = 512 * 1024 * 1024;
 
-/** The socket of a data directory: inside it when the path is short enough, else in the temp dir, named by its hash. */
+/**
+ * The socket of a data directory: inside it when the path is short enough, else, named by the directory's hash, in
+ * a directory of this user's own in the temp dir (mode 0700: in a shared /tmp nobody else can put a socket there).
+ */
 export function controlSocketPath(dataDir: string): string {
   const dir = path.resolve(dataDir);
   const inside = path.join(dir, 'control.sock');
   if (Buffer.byteLength(inside) <= MAX_SOCKET_PATH) return inside;
-  return path.join(os.tmpdir(), `rag-worker-${createHash('sha256').update(dir).digest('hex').slice(0, 16)}.sock`);
+  return path.join(os.tmpdir(), `rag-worker-${process.getuid?.() ?? 'user'}`, `${createHash('sha256').update(dir).digest('hex').slice(0, 16)}.sock`);
+}
+
+/** The private directory of a socket outside the data directory: created 0700, refused when someone else owns it. */
+function ensurePrivateDir(socket: string, dataDir: string): void {
+  const dir = path.dirname(socket);
+  if (dir === path.resolve(dataDir)) return;
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = fs.lstatSync(dir);
+  if (!st.isDirectory() || (process.getuid && st.uid !== process.getuid()) || (st.mode & 0o077) !== 0) {
+    throw new Error(`${dir} is not a private directory of this user (owner ${st.uid}, mode ${(st.mode & 0o777).toString(8)})`);
+  }
+}
+
+/** A socket someone else made is never trusted: its owner must be this user. */
+function ownedByMe(socket: string): boolean {
+  try {
+    const st = fs.lstatSync(socket);
+    return st.isSocket() && (!process.getuid || st.uid === process.getuid());
+  } catch {
+    return false;
+  }
 }
 
 export interface ControlServer {
@@ -36,11 +64,17 @@ export interface ControlServer {
 
 export async function serveControl(dataDir: string, store: QueueApi, logger: Logger): Promise<ControlServer> {
   const socket = controlSocketPath(dataDir);
+  ensurePrivateDir(socket, dataDir);
   fs.rmSync(socket, { force: true }); // a socket left by a process that died (its lock was stale, or we would not be here)
   const server = http.createServer((req, res) => {
     let body = '';
+    let size = 0;
     req.setEncoding('utf8');
-    req.on('data', (d: string) => (body += d));
+    req.on('data', (d: string) => {
+      size += d.length;
+      if (size > MAX_BODY_BYTES) req.destroy();
+      else body += d;
+    });
     req.on('end', async () => {
       const reply = (status: number, value: unknown) => {
         const text = JSON.stringify(value);
@@ -76,25 +110,37 @@ export async function serveControl(dataDir: string, store: QueueApi, logger: Log
   };
 }
 
-/** The queue of the process that holds the embedded database, or undefined when it serves none (or is gone). */
-export async function connectControl(dataDir: string): Promise<RemoteQueue | undefined> {
+/**
+ * The queue of the process that holds the embedded database, or undefined when it serves none (or is gone). A
+ * holder that has just started opens its socket a moment after taking the lock: while `holderAlive()`, this waits
+ * for it up to waitMs.
+ */
+export async function connectControl(dataDir: string, options: { waitMs?: number; holderAlive?: () => boolean } = {}): Promise<RemoteQueue | undefined> {
   const socket = controlSocketPath(dataDir);
-  if (!fs.existsSync(socket)) return undefined;
-  const remote = new RemoteQueue(socket);
-  try {
-    await remote.counts();
-    return remote;
-  } catch {
-    return undefined;
+  const until = Date.now() + (options.waitMs ?? 0);
+  for (;;) {
+    if (ownedByMe(socket)) {
+      const remote = new RemoteQueue(socket, PROBE_TIMEOUT_MS);
+      try {
+        await remote.counts();
+        return new RemoteQueue(socket);
+      } catch {
+        // not answering (yet): wait, or give up below
+      }
+    }
+    if (Date.now() >= until || (options.holderAlive && !options.holderAlive())) return undefined;
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
 /** QueueApi over the control socket: the same calls, job rows' dates revived. */
 export class RemoteQueue implements QueueApi {
   readonly socket: string;
+  private readonly timeoutMs: number;
 
-  constructor(socket: string) {
+  constructor(socket: string, timeoutMs = CALL_TIMEOUT_MS) {
     this.socket = socket;
+    this.timeoutMs = timeoutMs;
   }
 
   enqueue = (...args: Parameters<QueueApi['enqueue']>) => this.call('enqueue', args) as ReturnType<QueueApi['enqueue']>;
@@ -111,7 +157,7 @@ export class RemoteQueue implements QueueApi {
   private call(method: Method, args: unknown[]): Promise<unknown> {
     const body = JSON.stringify({ method, args });
     return new Promise((resolve, reject) => {
-      const req = http.request({ socketPath: this.socket, path: '/call', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, timeout: CALL_TIMEOUT_MS }, (res) => {
+      const req = http.request({ socketPath: this.socket, path: '/call', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, timeout: this.timeoutMs }, (res) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (d: string) => (text += d));
@@ -127,7 +173,7 @@ export class RemoteQueue implements QueueApi {
           }
         });
       });
-      req.on('timeout', () => req.destroy(new Error(`the worker holding the embedded database did not answer within ${CALL_TIMEOUT_MS / 1000} s`)));
+      req.on('timeout', () => req.destroy(new Error(`the worker holding the embedded database did not answer within ${this.timeoutMs / 1000} s`)));
       req.on('error', reject);
       req.end(body);
     });

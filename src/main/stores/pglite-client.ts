@@ -5,6 +5,7 @@ import { messages, PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite/vector';
 import { EmbeddedInUseError, StorageCorruptionError, WorkerFatalError } from '../../shared/errors.ts';
 import { classifyDbError, damagedDataDirAdvice, reasonOf, type DbErrorContext, type SqlClient } from './sql-client.ts';
+import { isProcessAlive } from '../process-alive.ts';
 
 /**
  * Opens (creating if needed) the embedded database. One process at a time may open a data directory:
@@ -130,7 +131,7 @@ function lockDataDir(dataDir: string): () => void {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const owner = Number(fs.readFileSync(lockPath, 'utf8').trim());
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isProcessAlive(owner)) {
         throw new EmbeddedInUseError(
           `the embedded database in ${dataDir} is in use by process ${owner}; the embedded backend serves one process at a time ` +
             '(stop that process, or set DATABASE_URL to share a PostgreSQL queue between processes)',
@@ -143,11 +144,3 @@ function lockDataDir(dataDir: string): () => void {
   throw new WorkerFatalError(`could not lock the embedded database in ${dataDir}`);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
