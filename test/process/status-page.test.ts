@@ -61,10 +61,19 @@ test('the status page shows a job progressing to complete, and a failure with it
   await bar.waitFor({ timeout: 15_000 });
   const seen = new Set<number>();
   let max = 0;
+  // Read the bar in one step (null once the row is gone): the row can vanish between two separate reads.
+  const readBar = () =>
+    page.evaluate((jobId) => {
+      // Runs in the page (the test's own typings have no DOM).
+      const doc = (globalThis as unknown as { document: { querySelector(s: string): { value: number; max: number } | null } }).document;
+      const el = doc.querySelector(`#in-flight tr[data-job-id="${jobId}"] progress`);
+      return el === null ? null : { value: el.value, max: el.max };
+    }, id);
   await waitFor(async () => {
-    if ((await bar.count()) === 0) return true; // finished and gone
-    max = Number(await bar.getAttribute('max'));
-    seen.add(Number(await bar.evaluate((el) => (el as unknown as { value: number }).value)));
+    const now = await readBar();
+    if (now === null) return true; // finished and gone
+    max = now.max;
+    seen.add(now.value);
     return undefined;
   }, 'the job to leave the in-flight table', { timeoutMs: 60_000, intervalMs: 100 });
   const values = [...seen].sort((a, b) => a - b);
