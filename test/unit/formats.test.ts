@@ -6,31 +6,23 @@
  * - bad input: every problem is a BadInputError with one precise line.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { describe, test, type TestContext } from 'node:test';
 import { BadInputError } from '../../src/shared/errors.ts';
 import { cleanSegmentText } from '../../src/shared/formats/clean-text.ts';
 import { detectFormat, parseTranscript } from '../../src/shared/formats/parse-transcript.ts';
 import { parseClock } from '../../src/shared/formats/timestamps.ts';
 import type { Segment, TranscriptFormat } from '../../src/shared/types.ts';
+import { realFixtures } from '../support/real-fixtures.ts';
 
 const OWN = new URL('../fixtures/', import.meta.url);
-const REAL = new URL('../../../shared/fixtures/', import.meta.url);
-const REAL_PRESENT = existsSync(REAL);
+const REAL_FILES = realFixtures('fixtures', 'real-file format tests');
 
 function own(name: string): string {
   return readFileSync(new URL(name, OWN), 'utf8');
 }
 
-/** Reads a real fixture, or skips the test loudly when ../shared/fixtures is absent. */
-function real(t: TestContext, name: string): string | null {
-  if (!REAL_PRESENT) {
-    t.diagnostic(`WARNING: ${REAL.pathname} not found`);
-    t.skip('../shared/fixtures absent: real-file format tests skipped');
-    return null;
-  }
-  return readFileSync(new URL(name, REAL), 'utf8');
-}
+const real = (t: TestContext, name: string): string | null => REAL_FILES.read(t, name);
 
 function seg(seq: number, text: string, speaker: string | null, startMs: number | null, endMs: number | null): Segment {
   return { seq, text, speaker, startMs, endMs };

@@ -9,7 +9,7 @@
  * - bad input: one precise BadInputError line.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, test, type TestContext } from 'node:test';
 import { BadInputError } from '../../src/shared/errors.ts';
 import { cleanSegmentText } from '../../src/shared/formats/clean-text.ts';
@@ -17,21 +17,14 @@ import { detectFormat, parseTranscript } from '../../src/shared/formats/parse-tr
 import { isoDurationMs, protoDurationMs, secondsMs, ticksMs } from '../../src/shared/formats/stt/times.ts';
 import { MAX_SEGMENT_MS, PAUSE_BREAK_MS, SENTENCE_BREAK_MS, wordsToSegments, type Word } from '../../src/shared/formats/stt/words.ts';
 import type { Segment, TranscriptFormat } from '../../src/shared/types.ts';
+import { realFixtures } from '../support/real-fixtures.ts';
 
 const OWN = new URL('../fixtures/stt/', import.meta.url);
-const REAL = new URL('../../../shared/fixtures-stt/', import.meta.url);
-const REAL_PRESENT = existsSync(REAL);
+const REAL_FILES = realFixtures('fixtures-stt', 'real speech-to-text file tests');
 
 const own = (name: string): string => readFileSync(new URL(name, OWN), 'utf8');
 
-function real(t: TestContext, name: string): string | null {
-  if (!REAL_PRESENT) {
-    t.diagnostic(`WARNING: ${REAL.pathname} not found`);
-    t.skip('../shared/fixtures-stt absent: real speech-to-text file tests skipped');
-    return null;
-  }
-  return readFileSync(new URL(name, REAL), 'utf8');
-}
+const real = (t: TestContext, name: string): string | null => REAL_FILES.read(t, name);
 
 type Row = [speaker: string | null, startMs: number | null, endMs: number | null, text: string];
 const rows = (segments: Segment[]): Row[] => segments.map((s) => [s.speaker, s.startMs, s.endMs, s.text]);
@@ -439,8 +432,8 @@ describe('real speech-to-text files (../shared/fixtures-stt)', () => {
   };
 
   test('every file in the folder has an expectation here', (t) => {
-    if (!REAL_PRESENT) return void t.skip('../shared/fixtures-stt absent');
-    assert.deepEqual(readdirSync(REAL).filter((f) => !f.endsWith('.tsv')).sort(), Object.keys(expected).sort());
+    if (!REAL_FILES.present) return void t.skip('../shared/fixtures-stt absent');
+    assert.deepEqual(readdirSync(REAL_FILES.url).filter((f) => !f.endsWith('.tsv')).sort(), Object.keys(expected).sort());
   });
 
   for (const [file, want] of Object.entries(expected)) {

@@ -70,7 +70,7 @@ export class Alerter {
   private readonly longJobs: Flood<LongJob> = { sent: 0, held: [] };
   private lastFault: string | undefined;
   private timer: NodeJS.Timeout | undefined;
-  /** Messages delivered / failed, per webhook label (tests and logs). */
+  /** Messages delivered / failed, over all webhooks (tests and logs). */
   readonly delivered = { ok: 0, failed: 0 };
 
   constructor(options: AlerterOptions) {

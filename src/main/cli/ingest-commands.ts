@@ -1,14 +1,12 @@
 /** `rag-worker enqueue <files..>` and `rag-worker ingest <files..>`. */
 import { EmbeddedInUseError } from '../../shared/errors.ts';
 import type { JobRow, QueueApi } from '../stores/queue-store.ts';
-import { connectControl } from '../stores/embedded-control.ts';
 import { createCoordinator, describeRuntime, OFFLINE_EMBEDDER_NOTICE, openRuntime, type Runtime } from '../runtime.ts';
-import { HOLDER_START_MS, openQueue } from './open-queue.ts';
+import { openQueue, queueOfHolder } from './open-queue.ts';
 import type { JobProgress } from '../coordinator/job-runner.ts';
 import { loadConfig, makeLogger, printJson } from './context.ts';
 import { fileJobs, type FileArgs } from './files.ts';
 import { ProgressBar } from './progress-bar.ts';
-import { isProcessAlive } from '../process-alive.ts';
 
 const TERMINAL = new Set(['complete', 'failed', 'cancelled']);
 
@@ -83,7 +81,7 @@ async function followJobs(store: QueueApi, ids: string[], json: boolean): Promis
  * them to the end, like `enqueue --wait`.
  */
 async function ingestThroughHolder(held: EmbeddedInUseError, jobs: ReturnType<typeof fileJobs>, argv: Record<string, unknown>): Promise<boolean> {
-  const remote = await connectControl(held.dataDir, { waitMs: HOLDER_START_MS, holderAlive: () => isProcessAlive(held.ownerPid) });
+  const remote = await queueOfHolder(held);
   if (!remote) return false;
   console.error(`Note: process ${held.ownerPid} holds the embedded database; it will process these jobs (following them here).`);
   const ids: string[] = [];

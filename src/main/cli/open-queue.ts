@@ -6,14 +6,19 @@ import type { Config } from '../../shared/config.ts';
 import { EmbeddedInUseError } from '../../shared/errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { ensureSchema, openDatabase } from '../stores/open-database.ts';
-import { connectControl } from '../stores/embedded-control.ts';
+import { connectControl, type RemoteQueue } from '../stores/embedded-control.ts';
 import { QueueStore, type QueueApi } from '../stores/queue-store.ts';
 import type { SqlClient } from '../stores/sql-client.ts';
 import { isProcessAlive } from '../process-alive.ts';
 
 /** How long to wait for a holder that has just started to open its control socket (about 2.5 s after its lock). */
-export const HOLDER_START_MS = 5_000;
+const HOLDER_START_MS = 5_000;
 
+
+/** The queue served by the process holding the embedded database (waiting briefly while it starts), or undefined. */
+export function queueOfHolder(held: EmbeddedInUseError): Promise<RemoteQueue | undefined> {
+  return connectControl(held.dataDir, { waitMs: HOLDER_START_MS, holderAlive: () => isProcessAlive(held.ownerPid) });
+}
 
 export interface OpenQueue {
   store: QueueApi;
@@ -30,7 +35,7 @@ export async function openQueue(config: Config, logger: Logger, { schema = true 
     sql = await openDatabase(config, logger);
   } catch (error) {
     if (!(error instanceof EmbeddedInUseError)) throw error;
-    const remote = await connectControl(error.dataDir, { waitMs: HOLDER_START_MS, holderAlive: () => isProcessAlive(error.ownerPid) });
+    const remote = await queueOfHolder(error);
     if (!remote) throw error;
     logger.debug(`The embedded database is held by process ${error.ownerPid}: using it through its control socket`, { event: 'control_client', pid: error.ownerPid });
     return { store: remote, servedBy: error.ownerPid, close: async () => {} };

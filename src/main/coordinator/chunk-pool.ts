@@ -34,12 +34,12 @@ export class ChunkPool implements LexicalEmbedRunner {
 
   /**
    * For metrics: time the threads' event loops were busy (ms, summed over the live threads: each thread's own
-   * event-loop utilisation), tasks waiting for a thread, idle threads.
+   * event-loop utilisation), and tasks waiting for a thread.
    */
-  stats(): { threads: number; busyMs: number; queued: number; idle: number } {
+  stats(): { threads: number; busyMs: number; queued: number } {
     let busyMs = 0;
     for (const thread of this.pool.threads) busyMs += thread.performance.eventLoopUtilization().active;
-    return { threads: this.pool.maxThreads, busyMs, queued: this.pool.queueSize, idle: this.pool.idleThreads };
+    return { threads: this.pool.maxThreads, busyMs, queued: this.pool.queueSize };
   }
 
   async chunk(task: ChunkTask, signal?: AbortSignal): Promise<ChunkTaskResult> {

@@ -245,14 +245,14 @@ export class EmbeddingScheduler {
     const concurrency = unknownLimits ? 1 : this.opts.concurrency;
     while (this.inFlight < concurrency) {
       const now = this.opts.clock.now();
+      if (paced && now < this.pausedUntil) {
+        if (this.jobs.size > 0) this.waitingSince ??= now;
+        return this.wakeAt(this.pausedUntil);
+      }
       const batch = this.pickBatch(now);
       if (!batch || batch.items.length === 0) this.endWait(now);
       if (!batch) return;
       if (batch.items.length === 0) return this.wakeAt(batch.wakeAt);
-      if (paced && now < this.pausedUntil) {
-        this.waitingSince ??= now;
-        return this.wakeAt(this.pausedUntil);
-      }
       if (paced) {
         const wait = Math.max(this.rpm?.waitMs(1, now) ?? 0, this.tpm?.waitMs(batch.tokens + this.tokenReserve(), now) ?? 0);
         if (wait > 0) {
