@@ -114,6 +114,29 @@ create table if not exists rag_chunk_staging (
   primary key (job_id, chunk_index)
 );
 
+-- Claude (RAG_ENABLE_CLAUDE_ANALYSIS): a chunk's context is a short text situating it in its transcript, written by
+-- Claude; it is prepended to the chunk for embedding and full-text search, while `content` stays as spoken.
+-- context_key identifies what the context was computed from (model, prompt, the transcript window): a re-ingestion
+-- with the same key reuses the context and the embedding.
+alter table rag_chunks add column if not exists context text;
+alter table rag_chunks add column if not exists context_key text;
+alter table rag_chunk_staging add column if not exists context text;
+alter table rag_chunk_staging add column if not exists context_key text;
+-- Full-text search over context + content (rag_hybrid_chunks fuses it with vector search).
+alter table rag_chunks add column if not exists search_tsv tsvector
+  generated always as (to_tsvector('english', coalesce(context, '') || ' ' || content)) stored;
+create index if not exists rag_chunks_search_tsv_idx on rag_chunks using gin (search_tsv);
+-- What a job spent (embedding and Claude tokens, USD at the worker's price table), summed over its attempts;
+-- copied to rag_documents at completion. Keys: see rag_usage_add.
+alter table rag_ingestion_queue add column if not exists usage jsonb not null default '{}'::jsonb;
+-- The document's analysis (summary, topics, decisions, action items, quotes, speakers), computed during the job
+-- and published with its chunks; analysis_key identifies what it was computed from (model, prompt, transcript).
+alter table rag_ingestion_queue add column if not exists analysis jsonb;
+alter table rag_ingestion_queue add column if not exists analysis_key text;
+alter table rag_documents add column if not exists analysis jsonb;
+alter table rag_documents add column if not exists analysis_key text;
+alter table rag_documents add column if not exists usage jsonb not null default '{}'::jsonb;
+
 -- What jobs in flight have saved and not yet published: staged chunks, and direct-mode chunks whose job is not
 -- (yet) the one recorded in rag_documents. For monitoring and tests.
 create or replace view rag_unpublished_chunks with (security_invoker = true) as
@@ -211,6 +234,18 @@ returns void language sql as $$
    using rag_ingestion_queue q
    where q.id = p_job_id and c.document_id = q.document_id and c.version = q.version and c.job_id = p_job_id
      and not exists (select 1 from rag_documents d where d.document_id = q.document_id and d.version = q.version and d.job_id = p_job_id);
+$$;
+
+-- Adds two usage objects key by key (numbers only; other values of a are kept). Keys the worker writes:
+-- embedding_tokens, embedding_usd, claude_requests, claude_input_tokens, claude_cache_write_tokens,
+-- claude_cache_read_tokens, claude_output_tokens, claude_usd, cost_usd.
+create or replace function rag_usage_add(a jsonb, b jsonb)
+returns jsonb
+language sql immutable as $$
+  select coalesce(a, '{}'::jsonb) || coalesce((
+    select jsonb_object_agg(k.key, coalesce((a ->> k.key)::numeric, 0) + (k.value #>> '{}')::numeric)
+      from jsonb_each(coalesce(b, '{}'::jsonb)) k
+     where jsonb_typeof(k.value) = 'number'), '{}'::jsonb);
 $$;
 
 create or replace function rag_history_entry(p_attempt integer, p_worker_id text, p_outcome text, p_detail text)
@@ -370,15 +405,20 @@ begin
   return j.chunks_done;
 end $$;
 
--- Embeddings already published for this document (any version) with the same content hash and model.
-create or replace function rag_lookup_embeddings(p_document_id text, p_embedding_model text, p_content_hashes text[])
-returns table (content_hash text, embedding text)
+-- Embeddings already published for this document (any version) with the same content hash and model, and the same
+-- context key (p_context_keys, parallel to p_content_hashes; null or a null entry: a chunk embedded without context).
+-- A chunk with context comes back with its context, so a re-ingestion reuses both.
+drop function if exists rag_lookup_embeddings(text, text, text[]);
+create or replace function rag_lookup_embeddings(p_document_id text, p_embedding_model text, p_content_hashes text[],
+                                                 p_context_keys text[] default null)
+returns table (content_hash text, context_key text, embedding text, context text)
 language sql stable as $$
-  select distinct on (c.content_hash) c.content_hash, c.embedding::text
-    from rag_chunks c
+  select distinct on (c.content_hash, c.context_key) c.content_hash, c.context_key, c.embedding::text, c.context
+    from unnest(p_content_hashes, coalesce(p_context_keys, array_fill(null::text, array[cardinality(p_content_hashes)]))) as w(hash, ctx_key)
+    join rag_chunks c on c.document_id = p_document_id and c.content_hash = w.hash and c.context_key is not distinct from w.ctx_key
     join rag_documents d on d.document_id = c.document_id and d.version = c.version and d.job_id = c.job_id
-   where c.document_id = p_document_id and c.embedding_model = p_embedding_model
-     and c.content_hash = any (p_content_hashes);
+   where c.embedding_model = p_embedding_model
+   order by c.content_hash, c.context_key;
 $$;
 
 -- The rows of a save batch (chunks as jsonb, embeddings as pgvector text literals, same order) from p_from on.
@@ -386,7 +426,7 @@ drop function if exists rag_batch_rows(jsonb, text[], integer);
 
 -- Save a batch of chunks and the job's progress in one transaction, only while the caller holds the lease.
 -- p_chunks: jsonb array of {chunk_index, content, token_count, segment_seq_start, segment_seq_end, start_ms,
--- end_ms, speakers, content_hash, metadata}; p_embeddings: pgvector text literals, same order.
+-- end_ms, speakers, content_hash, metadata, context, context_key}; p_embeddings: pgvector text literals, same order.
 -- Batches must arrive in order: the first new chunk_index must equal chunks_done. Chunks below chunks_done
 -- (a batch resent after a lost acknowledgement) are ignored. Returns the new chunks_done.
 -- One job's batch through rag_save_chunk_batches: the checks and the insert live there.
@@ -418,7 +458,7 @@ end $$;
 -- HNSW insertion costs far less per row in one statement than in many small concurrent ones. Each batch is checked
 -- and fenced exactly as rag_save_chunks does; a batch that fails its checks is reported, not saved, and the others
 -- are saved. p_batches: jsonb array of {job_id, lease_token, offset, chunks, segments_done, tokens_embedded,
--- chunks_reused}, chunks as for rag_save_chunks, one batch per job; offset: 0-based position in p_embeddings of the
+-- chunks_reused, usage}, usage (optional) added to the job's usage (rag_usage_add), chunks as for rag_save_chunks, one batch per job; offset: 0-based position in p_embeddings of the
 -- batch's first embedding. Returns one row per batch: the new chunks_done, or error_code 'RW001' (lease lost) or
 -- 'RW002' (batch out of order) with error_message.
 create or replace function rag_save_chunk_batches(
@@ -500,7 +540,8 @@ begin
            (c.value ->> 'start_ms')::bigint as start_ms, (c.value ->> 'end_ms')::bigint as end_ms,
            coalesce(array(select jsonb_array_elements_text(c.value -> 'speakers')), '{}') as speakers,
            p_embeddings[(bt.value ->> 'offset')::integer + c.ord::integer] as embedding, c.value ->> 'content_hash' as content_hash,
-           coalesce(c.value -> 'metadata', '{}'::jsonb) as metadata
+           coalesce(c.value -> 'metadata', '{}'::jsonb) as metadata,
+           c.value ->> 'context' as context, c.value ->> 'context_key' as context_key
       from jsonb_array_elements(p_batches) with ordinality as bt(value, ord)
       join unnest(v_batches, v_from) as a(ord, from_index) on a.ord = bt.ord
       join rag_ingestion_queue q on q.id = (bt.value ->> 'job_id')::uuid
@@ -508,16 +549,18 @@ begin
      where (c.value ->> 'chunk_index')::integer >= a.from_index
   ), direct as (
     insert into rag_chunks (document_id, version, chunk_index, content, token_count, segment_seq_start, segment_seq_end,
-                            start_ms, end_ms, speakers, embedding, embedding_model, content_hash, metadata, job_id)
+                            start_ms, end_ms, speakers, embedding, embedding_model, content_hash, metadata, job_id, context, context_key)
     select r.document_id, r.version, r.chunk_index, r.content, r.token_count, r.segment_seq_start, r.segment_seq_end,
-           r.start_ms, r.end_ms, r.speakers, r.embedding::vector, p_embedding_model, r.content_hash, r.metadata, r.job_id
+           r.start_ms, r.end_ms, r.speakers, r.embedding::vector, p_embedding_model, r.content_hash, r.metadata, r.job_id,
+           r.context, r.context_key
       from pending r where r.publish_mode = 'direct'
     returning 1
   ), staged as (
     insert into rag_chunk_staging (job_id, chunk_index, content, token_count, segment_seq_start, segment_seq_end,
-                                   start_ms, end_ms, speakers, embedding, embedding_model, content_hash, metadata)
+                                   start_ms, end_ms, speakers, embedding, embedding_model, content_hash, metadata, context, context_key)
     select r.job_id, r.chunk_index, r.content, r.token_count, r.segment_seq_start, r.segment_seq_end,
-           r.start_ms, r.end_ms, r.speakers, r.embedding::vector, p_embedding_model, r.content_hash, r.metadata
+           r.start_ms, r.end_ms, r.speakers, r.embedding::vector, p_embedding_model, r.content_hash, r.metadata,
+           r.context, r.context_key
       from pending r where r.publish_mode is distinct from 'direct'
     returning 1
   ), counts as (
@@ -532,12 +575,41 @@ begin
          segments_done = greatest(q.segments_done, (b2.v ->> 'segments_done')::integer),
          tokens_embedded = q.tokens_embedded + (coalesce((b2.v ->> 'tokens_embedded')::bigint, 0) * c.n / greatest(b2.len, 1)),
          chunks_reused = q.chunks_reused + coalesce((b2.v ->> 'chunks_reused')::integer, 0),
+         usage = rag_usage_add(q.usage, b2.v -> 'usage'),
          lease_expires_at = greatest(q.lease_expires_at, now() + make_interval(secs => coalesce(q.lease_seconds, 30))),
          updated_at = now()
     from counts c join batch b2 on b2.id = c.id
    where q.id = c.id  -- (the inserts above run to completion whether or not their output is read)
   returning q.id, q.chunks_done, null::text, null::text;
 end $$;
+
+-- Records the document's analysis on the job (published with the chunks at completion) and what computing it cost.
+-- p_analysis null: only the usage is added (an analysis that was skipped still cost its requests).
+create or replace function rag_save_analysis(p_job_id uuid, p_worker_id text, p_lease_token uuid,
+                                             p_analysis jsonb, p_analysis_key text, p_usage jsonb default null)
+returns void
+language plpgsql as $$
+begin
+  perform rag_fenced_job(p_job_id, p_worker_id, p_lease_token);
+  update rag_ingestion_queue
+     set analysis = coalesce(p_analysis, analysis),
+         analysis_key = case when p_analysis is null then analysis_key else p_analysis_key end,
+         usage = rag_usage_add(usage, p_usage), updated_at = now()
+   where id = p_job_id;
+end $$;
+
+-- An analysis already computed from the same input (p_analysis_key): on this job (an earlier attempt), or published
+-- for this document (any version). null when there is none. A skipped analysis is never reused.
+create or replace function rag_lookup_analysis(p_job_id uuid, p_document_id text, p_analysis_key text)
+returns jsonb
+language sql stable as $$
+  select coalesce(
+    (select q.analysis from rag_ingestion_queue q
+      where q.id = p_job_id and q.analysis_key = p_analysis_key and q.analysis ->> 'status' = 'complete'),
+    (select d.analysis from rag_documents d
+      where d.document_id = p_document_id and d.analysis_key = p_analysis_key and d.analysis ->> 'status' = 'complete'
+      order by d.ingested_at desc limit 1));
+$$;
 
 -- Publish the job's chunks and mark it complete. Direct mode: the chunks are already in rag_chunks; recording the
 -- job in rag_documents makes them visible. Staged mode: replace the earlier ingestion of this document version
@@ -568,18 +640,21 @@ begin
   if j.publish_mode is distinct from 'direct' then
     delete from rag_chunks where document_id = j.document_id and version = j.version;
     insert into rag_chunks (document_id, version, chunk_index, content, token_count, segment_seq_start, segment_seq_end,
-                            start_ms, end_ms, speakers, embedding, embedding_model, content_hash, metadata, job_id)
+                            start_ms, end_ms, speakers, embedding, embedding_model, content_hash, metadata, job_id, context, context_key)
     select j.document_id, j.version, s.chunk_index, s.content, s.token_count, s.segment_seq_start, s.segment_seq_end,
-           s.start_ms, s.end_ms, s.speakers, s.embedding, s.embedding_model, s.content_hash, s.metadata, p_job_id
+           s.start_ms, s.end_ms, s.speakers, s.embedding, s.embedding_model, s.content_hash, s.metadata, p_job_id,
+           s.context, s.context_key
       from rag_chunk_staging s where s.job_id = p_job_id order by s.chunk_index;
     delete from rag_chunk_staging where job_id = p_job_id;
   end if;
 
-  insert into rag_documents (document_id, version, title, metadata, chunk_count, embedding_model, job_id, ingested_at)
-  values (j.document_id, j.version, j.title, j.metadata, v_count, v_model, p_job_id, now())
+  insert into rag_documents (document_id, version, title, metadata, chunk_count, embedding_model, job_id, ingested_at,
+                             analysis, analysis_key, usage)
+  values (j.document_id, j.version, j.title, j.metadata, v_count, v_model, p_job_id, now(), j.analysis, j.analysis_key, j.usage)
   on conflict (document_id, version) do update
      set title = excluded.title, metadata = excluded.metadata, chunk_count = excluded.chunk_count,
-         embedding_model = excluded.embedding_model, job_id = excluded.job_id, ingested_at = excluded.ingested_at;
+         embedding_model = excluded.embedding_model, job_id = excluded.job_id, ingested_at = excluded.ingested_at,
+         analysis = excluded.analysis, analysis_key = excluded.analysis_key, usage = excluded.usage;
 
   update rag_ingestion_queue
      set status = 'complete', completed_at = now(), updated_at = now(), lease_token = null, lease_expires_at = null,
@@ -795,7 +870,7 @@ end $$;
 -- `rag-worker migrate` when the database is older than the worker. Raised whenever this file changes what a
 -- worker relies on.
 create or replace function rag_schema_version() returns integer
-language sql immutable as $$ select 1 $$;
+language sql immutable as $$ select 2 $$;
 
 -- ───────────────────────────── privileges ─────────────────────────────
 -- Supabase serves every table, view and function of `public` over its REST API to anyone holding the project's anon

@@ -23,7 +23,7 @@ export async function migrate(sql: SqlClient, dimensions: number): Promise<void>
 }
 
 /** The schema version this worker needs (rag_schema_version() in the migration). */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** What the database has, as readiness checks, `doctor` and start-up see it. */
 export interface SchemaFacts {
