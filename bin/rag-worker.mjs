@@ -34,7 +34,7 @@ const semiSpaceGiven = givenFlags.some((arg) => /^--max[-_]semi[-_]space[-_]size
 // flag works only at process start, so these commands are re-run with it. `start` and `ingest` run long enough
 // for the optimised code to pay off.
 const LIFTOFF_FLAG = '--liftoff-only';
-const SHORT_DB_COMMANDS = new Set(['status', 'search', 'enqueue', 'cancel', 'retry', 'jobs', 'prune', 'migrate', 'doctor']);
+const SHORT_DB_COMMANDS = new Set(['status', 'search', 'enqueue', 'cancel', 'retry', 'jobs', 'prune', 'migrate', 'doctor', 'show']);
 const liftoffGiven = givenFlags.some((arg) => /^--(no-)?liftoff/.test(arg));
 const command = process.argv[2];
 const nodeFlags = [

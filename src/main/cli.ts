@@ -29,6 +29,7 @@ const configCommand = async (a: Record<string, unknown>) => (await queue()).conf
 const enqueueCommand = async (a: Record<string, unknown>) => (await ingest()).enqueueCommand(a);
 const ingestCommand = async (a: Record<string, unknown>) => (await ingest()).ingestCommand(a);
 const searchCommand = async (a: Record<string, unknown>) => (await import('./cli/search-command.ts')).searchCommand(a);
+const showCommand = async (a: Record<string, unknown>) => (await import('./cli/show-command.ts')).showCommand(a);
 const doctorCommand = async (a: Record<string, unknown>) => (await import('./cli/doctor-command.ts')).doctorCommand(a);
 const jobsListCommand = async (a: Record<string, unknown>) => (await jobs()).jobsListCommand(a);
 const pruneCommand = async (a: Record<string, unknown>) => (await jobs()).pruneCommand(a);
@@ -63,6 +64,16 @@ export async function main(argv: string[]): Promise<void> {
     .command('ingest <files..>', 'enqueue files and process them in this process until they finish', (y) => fileOptions(y), (a) => ingestCommand(a))
     .command('status [job-id]', 'queue counts by status, or one job', (y) => y.positional('job-id', { type: 'string' }).option('json', { type: 'boolean', default: false }), (a) => statusCommand(a))
     .command(
+      'show <document-id>',
+      "a published document: its chunks, Claude's analysis (summary, topics, decisions, action items, quotes, speakers) and what ingesting it cost",
+      (y) =>
+        y
+          .positional('document-id', { type: 'string', demandOption: true })
+          .option('doc-version', { type: 'string', describe: 'this version (default: the newest)' })
+          .option('json', { type: 'boolean', default: false }),
+      (a) => showCommand(a),
+    )
+    .command(
       'search <query>',
       'embed a query and print the best chunks',
       (y) =>
@@ -71,6 +82,11 @@ export async function main(argv: string[]): Promise<void> {
           .option('k', { alias: 'top', type: 'number', default: 5, describe: 'number of chunks' })
           .option('document-id', { type: 'string', describe: 'only this document' })
           .option('doc-version', { type: 'string', describe: 'only this version (with --document-id)' })
+          .option('hybrid', {
+            type: 'boolean',
+            default: false,
+            describe: 'also rank by the query\'s words (full-text search over each chunk\'s context and content) and fuse both rankings (reciprocal-rank fusion, rag_hybrid_chunks); shows which ranking found each chunk',
+          })
           .option('json', { type: 'boolean', default: false }),
       (a) => searchCommand(a),
     )

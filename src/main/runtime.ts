@@ -9,6 +9,9 @@ import { sleepOn } from '../shared/clock.ts';
 import { DatabaseConnectionError, messageOf } from '../shared/errors.ts';
 import type { Config } from '../shared/config.ts';
 import { secretsOf } from '../shared/config.ts';
+import type { PriceTable } from '../shared/claude/prices.ts';
+import { createClaude, loadPrices, probeClaude } from './analysis/claude-setup.ts';
+import type { ClaudeSettings } from './analysis/document-claude.ts';
 import { ChunkPool } from './coordinator/chunk-pool.ts';
 import { Coordinator } from './coordinator/coordinator.ts';
 import type { Logger } from './logging/logger.ts';
@@ -92,11 +95,15 @@ export interface Runtime {
   pool: ChunkPool;
   provider: EmbeddingProvider;
   scheduler: EmbeddingScheduler;
+  /** Claude contexts and analysis, when RAG_ENABLE_CLAUDE_ANALYSIS is on. */
+  claude: ClaudeSettings | undefined;
+  prices: PriceTable;
   logger: Logger;
   close(): Promise<void>;
 }
 
 export async function openRuntime(config: Config, logger: Logger, options: OpenRuntimeOptions = {}): Promise<Runtime> {
+  const prices = loadPrices(config);
   const sql = await openDatabase(config, logger);
   try {
     if (options.waitForDatabase) await waitForDatabase(sql, config, logger, options.signal);
@@ -117,6 +124,7 @@ export async function openRuntime(config: Config, logger: Logger, options: OpenR
     backoff: { baseMs: 500, maxMs: 30_000 },
     logger,
   });
+  const claude = await createClaude(config, prices, logger);
   const store = new QueueStore(sql);
   // Other rag-worker commands reach an embedded database held by this process through it (embedded-control.ts).
   let control: ControlServer | undefined;
@@ -134,10 +142,13 @@ export async function openRuntime(config: Config, logger: Logger, options: OpenR
     pool,
     provider,
     scheduler,
+    claude,
+    prices,
     logger,
     async close() {
       await control?.close();
       scheduler.close();
+      claude?.scheduler.close();
       await pool.close();
       await sql.close();
     },
@@ -151,6 +162,8 @@ export function createCoordinator(rt: Runtime): Coordinator {
       store: rt.store,
       pool: rt.pool,
       scheduler: rt.scheduler,
+      claude: rt.claude,
+      prices: rt.prices,
       chunkMaxTokens: config.chunkMaxTokens,
       charLimit: config.embeddingCharLimit,
       saveBatch: Math.min(512, Math.max(64, config.embeddingBatch)),
@@ -170,6 +183,8 @@ export function createCoordinator(rt: Runtime): Coordinator {
       healthCheck: async () => {
         await checkSchema(rt.sql, config.embeddingDimensions);
         await rt.provider.embed(['rag-worker health check']);
+        // A Claude fault pauses the worker only when Claude is required; then it must be fixed to go on.
+        if (rt.claude?.required) await probeClaude(config);
       },
     },
     rt.logger,
@@ -200,6 +215,9 @@ export async function listenForJobs(rt: Runtime, coordinator: Coordinator): Prom
 export function describeRuntime(rt: Runtime): Record<string, unknown> {
   return {
     store: rt.config.store === 'embedded' ? `embedded (${rt.config.dataDir})` : 'postgres',
+    claude: rt.claude
+      ? `${[rt.claude.contexts ? 'context' : '', rt.claude.analysis ? 'analysis' : ''].filter(Boolean).join(' + ')} with ${rt.claude.contextModel}${rt.claude.analysisModel !== rt.claude.contextModel ? ` / ${rt.claude.analysisModel}` : ''}${rt.claude.required ? '' : ' (optional)'}`
+      : 'off',
     embedder: rt.provider.remote ? `${rt.provider.name} ${rt.provider.model}` : `${rt.provider.model} (offline, lexical — not semantic)`,
     dimensions: rt.config.embeddingDimensions,
     tokenizer: encodingForModel(rt.provider.model),

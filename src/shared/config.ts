@@ -105,9 +105,56 @@ export const SETTINGS = {
   alertFormat: { env: 'RAG_ALERT_FORMAT', default: 'auto', schema: z.enum(['auto', 'slack', 'discord']), doc: 'Payload of the alert webhooks. auto: Discord for discord.com/discordapp.com URLs, Slack otherwise.' },
   longJobMs: { env: 'RAG_LONG_JOB_MS', default: '300000', schema: int(1000, 86_400_000), doc: 'Alert once when a job has been running this long.' },
   queueSampleMs: { env: 'RAG_QUEUE_SAMPLE_MS', default: '15000', schema: int(1000, 3_600_000), doc: 'How often the HTTP server samples queue depth from the database (for /metrics and the status page).' },
-  enableClaudeAnalysis: { env: 'RAG_ENABLE_CLAUDE_ANALYSIS', default: 'false', schema: bool, doc: 'Claude context/analysis per chunk (not in this version: a warning is logged and it is skipped).' },
-  claudeConcurrency: { env: 'RAG_CLAUDE_CONCURRENCY', default: '3', schema: int(1, 64), doc: 'Claude requests in flight at once.' },
+  enableClaudeAnalysis: {
+    env: 'RAG_ENABLE_CLAUDE_ANALYSIS',
+    default: 'false',
+    schema: bool,
+    doc: 'Claude situates every chunk in its transcript (contextual retrieval: the context is stored in rag_chunks.context and embedded and keyword-indexed with the chunk) and analyses each transcript (rag_documents.analysis). Needs ANTHROPIC_API_KEY.',
+  },
   anthropicApiKey: { env: 'ANTHROPIC_API_KEY', default: '', schema: optionalText, secret: true, doc: 'Claude API key (with RAG_ENABLE_CLAUDE_ANALYSIS).' },
+  anthropicBaseUrl: { env: 'ANTHROPIC_BASE_URL', default: '', schema: optionalUrl, doc: 'Another Messages API endpoint (a gateway or proxy). Empty: api.anthropic.com.' },
+  claudeModel: { env: 'RAG_CLAUDE_MODEL', default: 'claude-haiku-5-5', schema: text.min(1, 'must not be empty'), doc: 'Model for chunk contexts (and the analysis, unless RAG_CLAUDE_ANALYSIS_MODEL is set).' },
+  claudeAnalysisModel: { env: 'RAG_CLAUDE_ANALYSIS_MODEL', default: '', schema: optionalText, doc: 'Model for the transcript analysis. Empty: RAG_CLAUDE_MODEL.' },
+  claudeFeatures: {
+    env: 'RAG_CLAUDE_FEATURES',
+    default: 'context,analysis',
+    schema: text.transform((v, ctx) => {
+      const items = v.split(/[\s,]+/).filter(Boolean);
+      for (const item of items) if (item !== 'context' && item !== 'analysis') ctx.addIssue({ code: 'custom', message: `expected context and/or analysis, got ${JSON.stringify(item)}` });
+      if (items.length === 0) ctx.addIssue({ code: 'custom', message: 'expected context and/or analysis' });
+      return { context: items.includes('context'), analysis: items.includes('analysis') };
+    }),
+    doc: 'What Claude does when enabled: context (per chunk), analysis (per transcript), or both.',
+  },
+  claudeRequired: {
+    env: 'RAG_CLAUDE_REQUIRED',
+    default: 'true',
+    schema: bool,
+    doc: 'When Claude stays unavailable: true keeps jobs waiting and retrying (no chunk is stored without its context); false embeds the rest of the job without context and marks its analysis skipped, with the reason.',
+  },
+  claudeConcurrency: { env: 'RAG_CLAUDE_CONCURRENCY', default: '3', schema: int(1, 64), doc: 'Claude requests in flight at once, across all jobs.' },
+  claudeRpm: { env: 'RAG_CLAUDE_RPM', default: '', schema: optionalInt(1, 100_000_000), doc: 'Claude requests per minute (empty: learned from anthropic-ratelimit-* headers).' },
+  claudeItpm: { env: 'RAG_CLAUDE_ITPM', default: '', schema: optionalInt(1, 10_000_000_000), doc: 'Claude input tokens per minute, cache reads not counted (empty: learned from headers).' },
+  claudeOtpm: { env: 'RAG_CLAUDE_OTPM', default: '', schema: optionalInt(1, 10_000_000_000), doc: 'Claude output tokens per minute (empty: learned from headers).' },
+  claudeEffort: {
+    env: 'RAG_CLAUDE_EFFORT',
+    default: 'low',
+    schema: z.enum(['low', 'medium', 'high', 'none']),
+    doc: "output_config.effort sent with every Claude request (low: short contexts, little thinking). none: not sent (models without the effort parameter).",
+  },
+  claudeWindowTokens: {
+    env: 'RAG_CLAUDE_WINDOW_TOKENS',
+    default: '80000',
+    schema: int(2000, 900_000),
+    doc: 'Largest transcript window sent to Claude as one cached block; a longer transcript is cut into consecutive windows and each chunk is situated in its own. 80,000 keeps every request under the 100,000-token prompt above which claude-haiku-5-5 bills 5× (about 6 hours of speech fit).',
+  },
+  claudeTimeoutMs: { env: 'RAG_CLAUDE_TIMEOUT_MS', default: '120000', schema: int(1000, 900_000), doc: 'Timeout of one Claude request.' },
+  prices: {
+    env: 'RAG_PRICES',
+    default: '',
+    schema: optionalText,
+    doc: 'Price overrides for the cost recorded on every job: inline JSON or a path to a JSON file, e.g. {"claude":{"my-model":{"input":1,"output":5}},"embedding":{"my-embedder":0.02}} (USD per million tokens; cache rates default to 1.25× and 0.1× input).',
+  },
 } satisfies Record<string, SettingSpec>;
 
 type Settings = typeof SETTINGS;
@@ -211,6 +258,7 @@ export function secretsOf(config: Config): string[] {
   out.push(...urlCredentials(config.databaseUrl, { userIsToken: false }));
   out.push(...urlCredentials(config.openaiBaseUrl, { userIsToken: true }));
   out.push(...urlCredentials(config.supabaseUrl, { userIsToken: true }));
+  out.push(...urlCredentials(config.anthropicBaseUrl, { userIsToken: true }));
   // Each webhook URL is a credential on its own (Slack's and Discord's carry their token in the path).
   out.push(...config.alertWebhookUrls);
   return [...new Set(out)];

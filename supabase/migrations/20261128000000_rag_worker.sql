@@ -236,16 +236,18 @@ returns void language sql as $$
      and not exists (select 1 from rag_documents d where d.document_id = q.document_id and d.version = q.version and d.job_id = p_job_id);
 $$;
 
--- Adds two usage objects key by key (numbers only; other values of a are kept). Keys the worker writes:
+-- Adds two usage objects key by key: numbers are summed, other values of b replace a's. Keys the worker writes:
 -- embedding_tokens, embedding_usd, claude_requests, claude_input_tokens, claude_cache_write_tokens,
 -- claude_cache_read_tokens, claude_output_tokens, claude_usd, cost_usd.
 create or replace function rag_usage_add(a jsonb, b jsonb)
 returns jsonb
 language sql immutable as $$
-  select coalesce(a, '{}'::jsonb) || coalesce((
-    select jsonb_object_agg(k.key, coalesce((a ->> k.key)::numeric, 0) + (k.value #>> '{}')::numeric)
-      from jsonb_each(coalesce(b, '{}'::jsonb)) k
-     where jsonb_typeof(k.value) = 'number'), '{}'::jsonb);
+  select coalesce(a, '{}'::jsonb)
+         || coalesce((select jsonb_object_agg(k.key, k.value) from jsonb_each(coalesce(b, '{}'::jsonb)) k
+                       where jsonb_typeof(k.value) <> 'number'), '{}'::jsonb)
+         || coalesce((select jsonb_object_agg(k.key, coalesce((a ->> k.key)::numeric, 0) + (k.value #>> '{}')::numeric)
+                        from jsonb_each(coalesce(b, '{}'::jsonb)) k
+                       where jsonb_typeof(k.value) = 'number'), '{}'::jsonb);
 $$;
 
 create or replace function rag_history_entry(p_attempt integer, p_worker_id text, p_outcome text, p_detail text)
@@ -824,6 +826,60 @@ language sql stable as $$
    where (p_document_id is null or c.document_id = p_document_id)
      and (p_version is null or c.version = p_version)
    order by c.embedding <=> p_query_embedding
+   limit greatest(p_match_count, 1);
+$$;
+
+-- Hybrid search: rag_match_chunks' vector ranking fused with a full-text ranking of search_tsv (context + content)
+-- by reciprocal-rank fusion. Each list holds the top p_candidates published chunks (at least p_match_count), within
+-- the same document / version filters: by cosine distance to p_query_embedding, and by ts_rank_cd among the chunks
+-- matching websearch_to_tsquery('english', p_query_text) (quoted phrases, `or`, `-word`). A chunk's score is the
+-- sum over the lists it is in of 1 / (p_rrf_k + its rank there), ranks from 1: a chunk both lists agree on beats
+-- one only a single list ranks high, and a keyword hit (a name, a code, a rare term) ranks in even when its
+-- embedding is far from the query's. vector_rank / text_rank: the chunk's rank in each list, null when not in it.
+-- A query without lexemes (empty, only stop words) matches no text: vector results only. Ties: the nearer vector.
+-- p_rrf_k below 0 counts as 0; null p_rrf_k / p_candidates take the defaults.
+create or replace function rag_hybrid_chunks(
+  p_query_text text, p_query_embedding vector, p_match_count integer default 5,
+  p_document_id text default null, p_version text default null,
+  p_rrf_k integer default 60, p_candidates integer default 50)
+returns table (document_id text, version text, chunk_index integer, content text, start_ms bigint, end_ms bigint,
+               speakers text[], segment_seq_start integer, segment_seq_end integer, title text, score double precision,
+               context text, vector_rank integer, text_rank integer)
+language sql stable as $$
+  with vector_hits as (
+    select v.id, (row_number() over (order by v.distance, v.id))::integer as rank
+      from (select c.id, c.embedding <=> p_query_embedding as distance
+              from rag_chunks c
+              join rag_documents d on d.document_id = c.document_id and d.version = c.version and d.job_id = c.job_id
+             where (p_document_id is null or c.document_id = p_document_id)
+               and (p_version is null or c.version = p_version)
+             order by c.embedding <=> p_query_embedding
+             limit greatest(coalesce(p_candidates, 50), p_match_count, 1)) v
+  ),
+  text_hits as (
+    select t.id, (row_number() over (order by t.relevance desc, t.id))::integer as rank
+      from (select c.id, ts_rank_cd(c.search_tsv, websearch_to_tsquery('english', coalesce(p_query_text, ''))) as relevance
+              from rag_chunks c
+              join rag_documents d on d.document_id = c.document_id and d.version = c.version and d.job_id = c.job_id
+             where c.search_tsv @@ websearch_to_tsquery('english', coalesce(p_query_text, ''))
+               and (p_document_id is null or c.document_id = p_document_id)
+               and (p_version is null or c.version = p_version)
+             order by relevance desc, c.id
+             limit greatest(coalesce(p_candidates, 50), p_match_count, 1)) t
+  ),
+  fused as (
+    select coalesce(v.id, t.id) as id, v.rank as vector_rank, t.rank as text_rank,
+           coalesce(1 / (greatest(coalesce(p_rrf_k, 60), 0)::double precision + v.rank), 0)
+             + coalesce(1 / (greatest(coalesce(p_rrf_k, 60), 0)::double precision + t.rank), 0) as score
+      from vector_hits v
+      full join text_hits t on t.id = v.id
+  )
+  select c.document_id, c.version, c.chunk_index, c.content, c.start_ms, c.end_ms, c.speakers,
+         c.segment_seq_start, c.segment_seq_end, d.title, f.score, c.context, f.vector_rank, f.text_rank
+    from fused f
+    join rag_chunks c on c.id = f.id
+    join rag_documents d on d.document_id = c.document_id and d.version = c.version and d.job_id = c.job_id
+   order by f.score desc, c.embedding <=> p_query_embedding, c.id
    limit greatest(p_match_count, 1);
 $$;
 

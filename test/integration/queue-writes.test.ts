@@ -4,7 +4,7 @@
  */
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { toVectorLiteral } from '../../src/main/stores/queue-store.ts';
+import { reuseKey, toVectorLiteral } from '../../src/main/stores/queue-store.ts';
 import { LeaseLostError } from '../../src/main/stores/sql-client.ts';
 import {
   type Backend,
@@ -27,6 +27,9 @@ import {
   secondsFromNow,
   stagingCount,
 } from '../support/queue-fixtures.ts';
+
+/** The content hash of a lookupEmbeddings key. */
+const hashOf = (key: string) => key.split('\u0000')[0];
 
 const parseVector = (literal: string) => JSON.parse(literal) as number[];
 const historyOf = (job: { attempt_history: unknown[] } | undefined) =>
@@ -381,12 +384,13 @@ for (const kind of BACKENDS) {
         await saveChunks(b.store, lease, makeChunks(1, { tag: 's' }));
 
         const found = await b.store.lookupEmbeddings(documentId, MODEL, ['a-hash-0', 'a-hash-2', 'b-hash-0', 'm-hash-0', 's-hash-0', 'nope']);
-        assert.deepEqual([...found.keys()].sort(), ['a-hash-0', 'a-hash-2', 'b-hash-0']);
+        // keyed by content hash and context key (none: embedded without context)
+        assert.deepEqual([...found.keys()].map(hashOf).sort(), ['a-hash-0', 'a-hash-2', 'b-hash-0']);
         const close = (literal: string | undefined, expected: number[]) =>
           assert.ok(parseVector(literal ?? '[]').every((x, i) => Math.abs(x - expected[i]) < 1e-6) && expected.length === 3, `${literal} vs ${expected}`);
-        close(found.get('a-hash-2'), [1, 0.3, 0]);
-        close(found.get('b-hash-0'), [1, 0.4, 0]);
-        assert.deepEqual([...(await b.store.lookupEmbeddings(documentId, 'other-model', ['a-hash-0', 'm-hash-0'])).keys()], ['m-hash-0']);
+        close(found.get(reuseKey('a-hash-2', null))?.embedding, [1, 0.3, 0]);
+        close(found.get(reuseKey('b-hash-0', null))?.embedding, [1, 0.4, 0]);
+        assert.deepEqual([...(await b.store.lookupEmbeddings(documentId, 'other-model', ['a-hash-0', 'm-hash-0'])).keys()].map(hashOf), ['m-hash-0']);
         const otherDoc = await b.store.lookupEmbeddings(docId('lookup-none'), MODEL, ['a-hash-0', 'b-hash-0']);
         assert.equal(otherDoc.size, 0);
         await b.store.cancelJob(lease.jobId);

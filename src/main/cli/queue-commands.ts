@@ -7,6 +7,7 @@ import { openQueue, type OpenQueue } from './open-queue.ts';
 import type { Config } from '../../shared/config.ts';
 import type { Logger } from '../logging/logger.ts';
 import { loadConfig, makeLogger, printJson } from './context.ts';
+import { formatUsage } from './show-command.ts';
 
 /**
  * Runs fn with the queue: the database (schema checked; the embedded one prepares itself on first use), or the
@@ -79,6 +80,7 @@ export function jobView(j: JobRow, secrets: readonly string[]) {
     chunks_done: j.chunks_done,
     chunks_reused: j.chunks_reused,
     tokens_embedded: j.tokens_embedded,
+    usage: j.usage,
     error_detail: j.error_detail === null ? null : redact(j.error_detail, secrets),
     attempt_history: redactDeep(j.attempt_history, secrets),
   };
@@ -88,9 +90,11 @@ export async function statusCommand(argv: Record<string, unknown>): Promise<void
   await withStore(argv, async (store, _queue, config) => {
     const jobId = argv.jobId as string | undefined;
     if (!jobId) {
-      const counts = await store.counts();
-      if (argv.json) return printJson(counts);
+      const [counts, usage] = await Promise.all([store.counts(), store.usageTotals()]);
+      if (argv.json) return printJson({ ...counts, usage });
       for (const [status, n] of Object.entries(counts)) console.log(`${status.padEnd(11)} ${n}`);
+      const spent = formatUsage(usage);
+      if (spent) console.log(`spent       ${spent} (all jobs in the queue table)`);
       return;
     }
     const job = await store.getJob(jobId);
@@ -106,6 +110,8 @@ export async function statusCommand(argv: Record<string, unknown>): Promise<void
     console.log(`  document  ${job.document_id} (version ${job.version})${job.title ? ` — ${job.title}` : ''}`);
     console.log(`  attempts  ${job.attempts}${job.max_attempts ? `/${job.max_attempts}` : ''}${job.worker_id ? `, worker ${job.worker_id}` : ''}`);
     console.log(`  progress  segments ${job.segments_done}/${job.segments_total ?? '?'}, chunks ${job.chunks_done}/${job.chunks_total ?? '?'}${pct}, ${job.chunks_reused} reused, ${job.tokens_embedded} tokens embedded`);
+    const spent = formatUsage(job.usage);
+    if (spent) console.log(`  cost      ${spent}`);
     if (job.status === 'queued' && job.run_at.getTime() > Date.now()) console.log(`  next try  ${job.run_at.toISOString()}`);
     if (job.error_detail) console.log(`  error     ${redact(job.error_detail, secrets)}`);
   });

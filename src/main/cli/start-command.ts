@@ -17,7 +17,6 @@ export async function startCommand(argv: Record<string, unknown>): Promise<void>
   const once = Boolean(argv.once);
   const logger = makeLogger(config).child({ workerId: config.workerId });
   logger.info('🚀 RAG Background Worker starting...', { workerId: config.workerId });
-  if (config.enableClaudeAnalysis) logger.warn('RAG_ENABLE_CLAUDE_ANALYSIS=true: Claude analysis is not part of this version; chunks are embedded without it');
 
   // Signals are handled from the start: a worker still waiting for its database stops at once.
   let coordinator: Coordinator | undefined;

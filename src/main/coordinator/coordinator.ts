@@ -252,7 +252,14 @@ export class Coordinator extends EventEmitter {
     const lease: Lease = { jobId: job.id, workerId: this.opts.workerId, leaseToken: job.lease_token! };
     const controller = new AbortController();
     // Whoever aborts a job (lease lost, cancel, shutdown, fault) also drops its queued embedding work at once.
-    controller.signal.addEventListener('abort', () => this.deps.scheduler.cancelJob(job.id, controller.signal.reason), { once: true });
+    controller.signal.addEventListener(
+      'abort',
+      () => {
+        this.deps.scheduler.cancelJob(job.id, controller.signal.reason);
+        this.deps.claude?.scheduler.cancelJob(job.id, controller.signal.reason);
+      },
+      { once: true },
+    );
     const log = this.logger.child({ jobId: job.id });
     this.touched.add(job.id);
     const entry: Running = { job, lease, controller, done: Promise.resolve(), startedAt: Date.now() };
@@ -275,6 +282,7 @@ export class Coordinator extends EventEmitter {
       })
       .finally(() => {
         this.deps.scheduler.cancelJob(job.id, new JobAbortedError('finished', 'job finished'));
+        this.deps.claude?.scheduler.cancelJob(job.id, new JobAbortedError('finished', 'job finished'));
         this.running.delete(job.id);
         this.poke();
       });
@@ -403,6 +411,7 @@ export class Coordinator extends EventEmitter {
       this.logger.info('✅ Worker-level fault cleared; claiming jobs again', { event: 'fault_cleared' });
       this.fault = undefined;
       this.deps.scheduler.resume();
+      this.deps.claude?.scheduler.resume();
       this.emit('fault_cleared', {});
     } catch (error) {
       this.logger.warn(`🛑 Still faulty: ${oneLine(messageOf(error), this.opts.secrets)}`, { event: 'fault_persists' });

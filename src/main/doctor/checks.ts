@@ -8,6 +8,8 @@ import type { Config } from '../../shared/config.ts';
 import { secretsOf } from '../../shared/config.ts';
 import { messageOf, WorkerFatalError } from '../../shared/errors.ts';
 import { oneLine } from '../../shared/redact.ts';
+import { claudePriceOf } from '../../shared/claude/prices.ts';
+import { loadPrices, probeClaude } from '../analysis/claude-setup.ts';
 import { formatOf } from '../alerts/alert.ts';
 import { ChunkPool } from '../coordinator/chunk-pool.ts';
 import { httpPortOf } from '../http/worker-http.ts';
@@ -98,15 +100,28 @@ export async function runChecks(config: Config, logger: Logger): Promise<CheckRe
   await sql?.close();
 
   add(await providerCheck(config, clean));
-  add(
-    config.enableClaudeAnalysis
-      ? { check: 'claude', status: 'skip', detail: 'RAG_ENABLE_CLAUDE_ANALYSIS=true, but Claude analysis is not part of this version: chunks are embedded without it' }
-      : { check: 'claude', status: 'skip', detail: 'not enabled (RAG_ENABLE_CLAUDE_ANALYSIS)' },
-  );
+  add(config.enableClaudeAnalysis ? await claudeCheck(config, clean) : { check: 'claude', status: 'skip', detail: 'not enabled (RAG_ENABLE_CLAUDE_ANALYSIS)' });
   if (config.alertWebhookUrls.length === 0) add({ check: 'webhooks', status: 'skip', detail: 'no RAG_ALERT_WEBHOOK_URL' });
   for (const [i, url] of config.alertWebhookUrls.entries()) add(await webhookCheck(url, i, config, secrets));
   add(await portCheck(config));
   return results;
+}
+
+/** The key and model answer a token count (free), and the price table knows the model. */
+async function claudeCheck(config: Config, clean: (e: unknown) => string): Promise<CheckResult> {
+  try {
+    const prices = loadPrices(config);
+    await probeClaude(config);
+    const priced = claudePriceOf(prices, config.claudeModel);
+    return {
+      check: 'claude',
+      status: 'ok',
+      detail: `${config.claudeModel} answers${priced ? `; $${priced.input}/$${priced.output} per million input/output tokens` : ' (no price in the table: add it with RAG_PRICES)'}`,
+    };
+  } catch (error) {
+    const setting = (error as { setting?: string }).setting;
+    return { check: 'claude', status: 'fail', detail: clean(error), ...(setting ? { fix: `check ${setting}` } : {}) };
+  }
 }
 
 async function providerCheck(config: Config, clean: (e: unknown) => string): Promise<CheckResult> {

@@ -14,7 +14,7 @@ import { BadInputError, messageOf, WorkerFatalError } from '../../shared/errors.
 import type { Logger } from '../logging/logger.ts';
 import type { JobRow, QueueApi } from './queue-store.ts';
 
-const METHODS = ['enqueue', 'counts', 'getJob', 'getJobs', 'listJobs', 'cancelJob', 'retryJobs', 'matchChunks', 'pruneJobs', 'storedModels'] as const satisfies readonly (keyof QueueApi)[];
+const METHODS = ['enqueue', 'counts', 'getJob', 'getJobs', 'listJobs', 'cancelJob', 'retryJobs', 'matchChunks', 'hybridChunks', 'pruneJobs', 'storedModels', 'usageTotals', 'getDocument'] as const satisfies readonly (keyof QueueApi)[];
 type Method = (typeof METHODS)[number];
 const DATE_FIELDS = ['run_at', 'lease_expires_at', 'submitted_at', 'started_at', 'completed_at', 'updated_at'] as const;
 /** Unix socket paths are limited to about 107 bytes. */
@@ -151,6 +151,9 @@ export class RemoteQueue implements QueueApi {
   cancelJob = (...args: Parameters<QueueApi['cancelJob']>) => this.call('cancelJob', args) as ReturnType<QueueApi['cancelJob']>;
   retryJobs = (...args: Parameters<QueueApi['retryJobs']>) => this.call('retryJobs', args) as ReturnType<QueueApi['retryJobs']>;
   matchChunks = (...args: Parameters<QueueApi['matchChunks']>) => this.call('matchChunks', args) as ReturnType<QueueApi['matchChunks']>;
+  hybridChunks = (...args: Parameters<QueueApi['hybridChunks']>) => this.call('hybridChunks', args) as ReturnType<QueueApi['hybridChunks']>;
+  usageTotals = (...args: Parameters<QueueApi['usageTotals']>) => this.call('usageTotals', args) as ReturnType<QueueApi['usageTotals']>;
+  getDocument = (...args: Parameters<QueueApi['getDocument']>) => this.call('getDocument', args) as ReturnType<QueueApi['getDocument']>;
   pruneJobs = (...args: Parameters<QueueApi['pruneJobs']>) => this.call('pruneJobs', args) as ReturnType<QueueApi['pruneJobs']>;
   storedModels = () => this.call('storedModels', []) as ReturnType<QueueApi['storedModels']>;
 

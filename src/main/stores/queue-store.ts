@@ -2,6 +2,8 @@
  * The queue and vector store, as calls to the migration's SQL functions over any SqlClient.
  * Builds no state-changing SQL of its own; the only direct statements here are read-only.
  */
+import type { StoredAnalysis } from '../../shared/claude/analysis.ts';
+import type { Usage } from '../../shared/claude/usage.ts';
 import type { Chunk, JobStatus } from '../../shared/types.ts';
 import type { QueryOptions, SqlClient } from './sql-client.ts';
 
@@ -31,6 +33,10 @@ export interface JobRow {
   error_detail: string | null;
   last_error_category: string | null;
   attempt_history: unknown[];
+  /** What the job has spent so far (rag_usage_add keys). */
+  usage: Usage;
+  /** Key of the analysis recorded on the job, when there is one. */
+  analysis_key: string | null;
   submitted_at: Date;
   started_at: Date | null;
   completed_at: Date | null;
@@ -38,7 +44,7 @@ export interface JobRow {
 }
 
 /** What the CLI's queue commands use of the store: served by a QueueStore, or over the embedded database's control socket. */
-export type QueueApi = Pick<QueueStore, 'enqueue' | 'counts' | 'getJob' | 'getJobs' | 'listJobs' | 'cancelJob' | 'retryJobs' | 'matchChunks' | 'pruneJobs' | 'storedModels'>;
+export type QueueApi = Pick<QueueStore, 'enqueue' | 'counts' | 'getJob' | 'getJobs' | 'listJobs' | 'cancelJob' | 'retryJobs' | 'matchChunks' | 'hybridChunks' | 'pruneJobs' | 'storedModels' | 'usageTotals' | 'getDocument'>;
 
 /** Proof of ownership of a claimed job: every fenced write passes it. */
 export interface Lease {
@@ -72,20 +78,63 @@ export interface MatchRow {
   score: number;
 }
 
+/** A row of rag_hybrid_chunks: score is the reciprocal-rank fusion of the two rankings (1-based; null: not in that list). */
+export interface HybridRow extends MatchRow {
+  context: string | null;
+  vector_rank: number | null;
+  text_rank: number | null;
+}
+
 export { toVectorLiteral, type VectorLiteral } from '../../shared/vector-literal.ts';
+
+/** A published document version (rag_documents). */
+export interface DocumentRow {
+  document_id: string;
+  version: string;
+  title: string | null;
+  metadata: Record<string, unknown>;
+  chunk_count: number;
+  embedding_model: string | null;
+  job_id: string | null;
+  ingested_at: Date;
+  analysis: StoredAnalysis | null;
+  usage: Usage;
+}
+
+/** A chunk as stored: with the context Claude wrote for it, when it has one. */
+export type StoredChunk = Chunk & { context?: string | null; contextKey?: string | null };
+
+/** What a save records besides the chunks: progress, and the usage spent since the last save. */
+export interface SaveProgress {
+  segmentsDone: number;
+  tokensEmbedded: number;
+  chunksReused: number;
+  usage?: Usage;
+}
 
 /** One job's batch for saveChunkBatches. */
 export interface SaveBatch {
   lease: Lease;
-  chunks: readonly Chunk[];
+  chunks: readonly StoredChunk[];
   embeddings: readonly VectorLiteral[];
-  progress: { segmentsDone: number; tokensEmbedded: number; chunksReused: number };
+  progress: SaveProgress;
+}
+
+/** A stored chunk found for reuse: its embedding, and its context when it was embedded with one. */
+export interface ReusableChunk {
+  embedding: VectorLiteral;
+  context: string | null;
+}
+
+/** The key of reuseKey lookups: content hash and context key (null: embedded without context). */
+export function reuseKey(contentHash: string, contextKey: string | null | undefined): string {
+  return `${contentHash}\u0000${contextKey ?? ''}`;
 }
 
 export type SaveBatchResult = { chunksDone: number } | { errorCode: string; message: string };
 
 /** A chunk as the save functions take it (jsonb). */
-function chunkRow(c: Chunk) {
+function chunkRow(c: StoredChunk) {
   return {
     chunk_index: c.index,
     content: c.content,
@@ -96,6 +145,7 @@ function chunkRow(c: Chunk) {
     end_ms: c.endMs,
     speakers: c.speakers,
     content_hash: c.contentHash,
+    ...(c.context ? { context: c.context, context_key: c.contextKey ?? null } : {}),
   };
 }
 import type { VectorLiteral } from '../../shared/vector-literal.ts';
@@ -104,7 +154,7 @@ import type { VectorLiteral } from '../../shared/vector-literal.ts';
 const JOB_COLUMNS = [
   'id', 'status', 'document_id', 'version', 'title', 'format', 'metadata', 'priority', 'attempts', 'max_attempts', 'run_at',
   'worker_id', 'lease_token', 'lease_expires_at', 'segments_total', 'segments_done', 'chunks_total', 'chunks_done',
-  'chunks_reused', 'tokens_embedded', 'error_detail', 'last_error_category', 'attempt_history', 'submitted_at',
+  'chunks_reused', 'tokens_embedded', 'error_detail', 'last_error_category', 'attempt_history', 'usage', 'analysis_key', 'submitted_at',
   'started_at', 'completed_at', 'updated_at',
 ].map((c) => `j.${c}`).join(', ');
 
@@ -121,6 +171,9 @@ function normaliseJob(row: Record<string, unknown>): JobRow {
     row[key] = Number(row[key] ?? 0);
   }
   for (const key of ['segments_total', 'chunks_total', 'max_attempts']) row[key] = num(row[key]);
+  if (typeof row.usage === 'string') row.usage = JSON.parse(row.usage);
+  row.usage ??= {};
+  row.analysis_key ??= null;
   return row as unknown as JobRow;
 }
 
@@ -180,14 +233,50 @@ export class QueueStore {
     return Number(rows[0].resume_from);
   }
 
-  /** Stored embeddings of this document (any version) for these content hashes, by hash. */
-  async lookupEmbeddings(documentId: string, model: string, hashes: string[]): Promise<Map<string, VectorLiteral>> {
+  /**
+   * Stored embeddings of this document (any version) for these content hashes and context keys (parallel;
+   * omitted: chunks embedded without context), by reuseKey(hash, contextKey).
+   */
+  async lookupEmbeddings(documentId: string, model: string, hashes: string[], contextKeys?: (string | null)[]): Promise<Map<string, ReusableChunk>> {
     if (hashes.length === 0) return new Map();
-    const rows = await this.sql.query<{ content_hash: string; embedding: string }>(
-      'select * from rag_lookup_embeddings($1, $2, $3::text[])',
-      [documentId, model, hashes],
+    const rows = await this.sql.query<{ content_hash: string; context_key: string | null; embedding: string; context: string | null }>(
+      'select * from rag_lookup_embeddings($1, $2, $3::text[], $4::text[])',
+      [documentId, model, hashes, contextKeys ?? null],
     );
-    return new Map(rows.map((r) => [r.content_hash, r.embedding]));
+    return new Map(rows.map((r) => [reuseKey(r.content_hash, r.context_key), { embedding: r.embedding, context: r.context }]));
+  }
+
+  /** Records the document's analysis on the job (null: only the usage) with the usage spent on it. */
+  async saveAnalysis(lease: Lease, analysis: StoredAnalysis | null, analysisKey: string | null, usage: Usage): Promise<void> {
+    await this.sql.query('select rag_save_analysis($1, $2, $3, $4::jsonb, $5, $6::jsonb)', [
+      lease.jobId,
+      lease.workerId,
+      lease.leaseToken,
+      analysis === null ? null : JSON.stringify(analysis),
+      analysisKey,
+      JSON.stringify(usage),
+    ]);
+  }
+
+  /** A complete analysis made from the same input (this job's earlier attempt, or a published one), if any. */
+  async lookupAnalysis(jobId: string, documentId: string, analysisKey: string): Promise<StoredAnalysis | null> {
+    const rows = await this.sql.query<{ a: StoredAnalysis | string | null }>('select rag_lookup_analysis($1, $2, $3) as a', [jobId, documentId, analysisKey]);
+    const a = rows[0]?.a ?? null;
+    return typeof a === 'string' ? (JSON.parse(a) as StoredAnalysis) : a;
+  }
+
+  /** A published document version with its analysis and usage (`rag-worker show`); the newest version when none is given. */
+  async getDocument(documentId: string, version?: string): Promise<DocumentRow | undefined> {
+    const rows = await this.sql.query<DocumentRow>(
+      `select document_id, version, title, metadata, chunk_count, embedding_model, job_id, ingested_at, analysis, usage
+         from rag_documents where document_id = $1 and ($2::text is null or version = $2)
+        order by ingested_at desc limit 1`,
+      [documentId, version ?? null],
+    );
+    const r = rows[0];
+    if (!r) return undefined;
+    const json = <T>(v: unknown) => (typeof v === 'string' ? (JSON.parse(v) as T) : (v as T));
+    return { ...r, chunk_count: Number(r.chunk_count), analysis: json(r.analysis), usage: json(r.usage) ?? {}, metadata: json(r.metadata) ?? {} };
   }
 
   /** Saves chunks (in chunk_index order, continuing from chunks_done) with progress. Returns the new chunks_done. */
@@ -196,7 +285,7 @@ export class QueueStore {
     model: string,
     chunks: readonly Chunk[],
     embeddings: readonly VectorLiteral[],
-    progress: { segmentsDone: number; tokensEmbedded: number; chunksReused: number },
+    progress: SaveProgress,
   ): Promise<number> {
     const rows = chunks.map(chunkRow);
     const result = await this.sql.query<{ chunks_done: number }>(
@@ -223,6 +312,7 @@ export class QueueStore {
         segments_done: b.progress.segmentsDone,
         tokens_embedded: b.progress.tokensEmbedded,
         chunks_reused: b.progress.chunksReused,
+        ...(b.progress.usage && Object.keys(b.progress.usage).length > 0 ? { usage: b.progress.usage } : {}),
       };
     });
     const rows = await this.sql.query<{ job_id: string; chunks_done: number | null; error_code: string | null; error_message: string | null }>(
@@ -313,6 +403,16 @@ export class QueueStore {
     return rows.map((r) => ({ model: r.model ?? '(unknown)', documents: Number(r.documents) }));
   }
 
+  /** Usage of every job in the queue table, added up key by key (`status`). */
+  async usageTotals(): Promise<Usage> {
+    const rows = await this.sql.query<{ key: string; total: string | number }>(
+      `select u.key, sum((u.value #>> '{}')::numeric)::float8 as total
+         from rag_ingestion_queue q cross join lateral jsonb_each(q.usage) u
+        where jsonb_typeof(u.value) = 'number' group by u.key order by u.key`,
+    );
+    return Object.fromEntries(rows.map((r) => [r.key, Math.round(Number(r.total) * 1e9) / 1e9])) as Usage;
+  }
+
   async counts(): Promise<Record<JobStatus, number>> {
     const rows = await this.sql.query<{ status: JobStatus; n: number }>('select status, count(*)::int as n from rag_ingestion_queue group by status');
     const out: Record<JobStatus, number> = { queued: 0, processing: 0, complete: 0, failed: 0, cancelled: 0 };
@@ -345,5 +445,24 @@ export class QueueStore {
       version ?? null,
     ]);
     return rows.map((r) => ({ ...r, start_ms: num(r.start_ms) as number | null, end_ms: num(r.end_ms) as number | null, score: Number(r.score) }));
+  }
+
+  /** Hybrid search (rag_hybrid_chunks): the vector ranking of matchChunks fused with full-text ranking of context + content. */
+  async hybridChunks(queryText: string, embedding: VectorLiteral, count: number, documentId?: string, version?: string): Promise<HybridRow[]> {
+    const rows = await this.sql.query<HybridRow>('select * from rag_hybrid_chunks($1, $2::vector, $3, $4, $5)', [
+      queryText,
+      embedding,
+      count,
+      documentId ?? null,
+      version ?? null,
+    ]);
+    return rows.map((r) => ({
+      ...r,
+      start_ms: num(r.start_ms) as number | null,
+      end_ms: num(r.end_ms) as number | null,
+      score: Number(r.score),
+      vector_rank: num(r.vector_rank) as number | null,
+      text_rank: num(r.text_rank) as number | null,
+    }));
   }
 }
