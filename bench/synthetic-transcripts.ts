@@ -88,6 +88,8 @@ export interface GenerateOptions {
   /** Render as: alternate (default), or all one format. */
   format?: 'alternate' | 'segments' | 'vtt';
   prefix?: string;
+  /** Stop once the meeting has this many words of speech (segmentCount is then an upper bound). */
+  words?: number;
 }
 
 export function generateTranscript(index: number, segmentCount: number, options: GenerateOptions = {}): SyntheticTranscript {
@@ -98,12 +100,14 @@ export function generateTranscript(index: number, segmentCount: number, options:
   let t = Math.floor(rng() * 5000);
   let last = -1;
   let textChars = 0;
-  for (let seq = 1; seq <= segmentCount; seq++) {
+  let wordCount = 0;
+  for (let seq = 1; seq <= segmentCount && (options.words === undefined || wordCount < options.words); seq++) {
     let who = Math.floor(rng() * nSpeakers);
     if (who === last) who = (who + 1) % nSpeakers;
     last = who;
     const text = utterance(rng);
     const words = text.split(' ').length;
+    wordCount += words;
     const duration = Math.round(words * (330 + rng() * 120));
     segments.push({ seq, text, speaker: speakers[who], start_ms: t, end_ms: t + duration });
     textChars += text.length;
@@ -114,7 +118,7 @@ export function generateTranscript(index: number, segmentCount: number, options:
   const documentId = `${options.prefix ?? 'bench'}-${String(index).padStart(4, '0')}`;
   return {
     documentId,
-    title: `Synthetic meeting ${index} (${segmentCount} segments)`,
+    title: `Synthetic meeting ${index} (${segments.length} segments)`,
     format,
     payload: format === 'segments' ? { segments } : { text: toVtt(segments) },
     segments,

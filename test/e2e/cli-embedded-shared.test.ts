@@ -32,7 +32,7 @@ test('while start holds the embedded database, other commands go through it; aft
 
     const status = await runCli(['status', '--json'], env, cwd);
     assert.equal(status.code, 0, status.stderr);
-    assert.deepEqual(JSON.parse(status.stdout), { queued: 0, processing: 0, complete: 0, failed: 0, cancelled: 0 });
+    assert.deepEqual(JSON.parse(status.stdout), { queued: 0, processing: 0, complete: 0, failed: 0, cancelled: 0, usage: {} });
 
     const enqueue = await runCli(['enqueue', path.join(EXAMPLES, 'product-meeting.vtt'), '--wait', '--json'], env, cwd);
     assert.equal(enqueue.code, 0, enqueue.stderr);

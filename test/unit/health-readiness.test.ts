@@ -7,7 +7,7 @@ import { after, test } from 'node:test';
 import { HealthProbe } from '../../src/main/http/health.ts';
 import { Readiness } from '../../src/main/http/readiness.ts';
 import type { LoopLiveness } from '../../src/main/coordinator/coordinator.ts';
-import { migrate } from '../../src/main/stores/migrate.ts';
+import { migrate, SCHEMA_VERSION } from '../../src/main/stores/migrate.ts';
 import { createPgliteClient } from '../../src/main/stores/pglite-client.ts';
 import type { SqlClient } from '../../src/main/stores/sql-client.ts';
 
@@ -76,7 +76,7 @@ test('ready: each check names what is wrong and how to fix it', async () => {
   await sql.exec('drop function rag_schema_version()');
   const old = await failing(8);
   assert.deepEqual(old.map((c) => c.name), ['schema']);
-  assert.match(old[0].detail, /schema is version 0, older than this worker's 1: run `rag-worker migrate`/);
+  assert.match(old[0].detail, new RegExp(`schema is version 0, older than this worker's ${SCHEMA_VERSION}: run \`rag-worker migrate\``));
   await migrate(sql, 8);
 
   fault.current = { error: 'embedding provider rejected the credentials (401): check OPENAI_API_KEY', setting: 'OPENAI_API_KEY' };

@@ -268,7 +268,7 @@ export class Coordinator extends EventEmitter {
       .then(
         (result) => {
           this.summary.completed++;
-          this.emit('job', { jobId: job.id, documentId: job.document_id, version: job.version, status: 'complete', chunks: result.chunks, reused: result.reused, tokens: result.tokensEmbedded });
+          this.emit('job', { jobId: job.id, documentId: job.document_id, version: job.version, status: 'complete', chunks: result.chunks, reused: result.reused, tokens: result.tokensEmbedded, usage: result.usage });
         },
         (error) => this.settleFailure(entry, error, log),
       )

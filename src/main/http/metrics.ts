@@ -4,6 +4,7 @@
  * so a scrape never queries the database.
  */
 import client from 'prom-client';
+import type { Usage } from '../../shared/claude/usage.ts';
 import type { Coordinator } from '../coordinator/coordinator.ts';
 import type { ChunkPool } from '../coordinator/chunk-pool.ts';
 import type { EmbeddingScheduler } from '../scheduler/embedding-scheduler.ts';
@@ -39,6 +40,19 @@ export class WorkerMetrics {
     const requests = new client.Counter({ name: 'rag_worker_provider_requests_total', help: 'Embedding requests by HTTP status (or timeout / network / error when there was no answer).', labelNames: ['provider', 'status'], registers });
     const latency = new client.Histogram({ name: 'rag_worker_provider_request_duration_seconds', help: 'Latency of embedding requests.', labelNames: ['provider'], buckets: LATENCY_BUCKETS, registers });
     const waited = new client.Counter({ name: 'rag_worker_rate_limit_wait_seconds_total', help: 'Wall time ready embedding work waited on the rate limits (buckets, or a pause after a 429).', labelNames: ['provider'], registers });
+    const claudeTokens = new client.Counter({
+      name: 'rag_worker_claude_tokens_total',
+      help: 'Claude tokens of completed job attempts, by kind: input (uncached), cache_write, cache_read, output.',
+      labelNames: ['kind'],
+      registers,
+    });
+    const claudeRequests = new client.Counter({ name: 'rag_worker_claude_requests_total', help: 'Claude requests answered for completed job attempts.', registers });
+    const cost = new client.Counter({
+      name: 'rag_worker_cost_usd_total',
+      help: 'USD spent by completed job attempts at the price table (RAG_PRICES), by kind: embedding, claude.',
+      labelNames: ['kind'],
+      registers,
+    });
     const fault = new client.Gauge({ name: 'rag_worker_fault', help: '1 while a worker-level fault (credentials, schema, model) stops this worker from claiming jobs.', registers });
     fault.set(0);
     for (const status of ['complete', 'failed', 'cancelled', 'requeued', 'released', 'lost']) jobs.inc({ status }, 0);
@@ -86,7 +100,7 @@ export class WorkerMetrics {
 
     const startedAt = new Map<string, number>();
     coordinator.on('job_started', (e: { jobId: string }) => startedAt.set(e.jobId, performance.now()));
-    coordinator.on('job', (e: { jobId: string; status: string; chunks?: number; reused?: number; tokens?: number }) => {
+    coordinator.on('job', (e: { jobId: string; status: string; chunks?: number; reused?: number; tokens?: number; usage?: Usage }) => {
       jobs.inc({ status: e.status });
       const t0 = startedAt.get(e.jobId);
       startedAt.delete(e.jobId);
@@ -96,6 +110,14 @@ export class WorkerMetrics {
         const reused = e.reused ?? 0;
         chunks.inc({ provider, kind: 'embedded' }, Math.max(0, (e.chunks ?? 0) - reused));
         chunks.inc({ provider, kind: 'reused' }, reused);
+        const u = e.usage ?? {};
+        claudeTokens.inc({ kind: 'input' }, u.claude_input_tokens ?? 0);
+        claudeTokens.inc({ kind: 'cache_write' }, u.claude_cache_write_tokens ?? 0);
+        claudeTokens.inc({ kind: 'cache_read' }, u.claude_cache_read_tokens ?? 0);
+        claudeTokens.inc({ kind: 'output' }, u.claude_output_tokens ?? 0);
+        claudeRequests.inc(u.claude_requests ?? 0);
+        cost.inc({ kind: 'embedding' }, u.embedding_usd ?? 0);
+        cost.inc({ kind: 'claude' }, u.claude_usd ?? 0);
       }
     });
     coordinator.on('fault', () => fault.set(1));

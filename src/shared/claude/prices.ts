@@ -50,7 +50,7 @@ export const DEFAULT_PRICES: PriceTable = {
     'text-embedding-3-small': 0.02,
     'text-embedding-3-large': 0.13,
     'text-embedding-ada-002': 0.1,
-    'local-lexical': 0,
+    'local-lexical-hash-v1': 0,
   },
 };
 
