@@ -42,7 +42,7 @@ interface Worker {
   stop(): Promise<void>;
 }
 
-function startWorker(b: Backend, pool: ChunkPool, fake: FakeAnthropic, options: { required?: boolean; failEmbeddingAfter?: number } = {}): Worker {
+function startWorker(b: Backend, pool: ChunkPool, fake: FakeAnthropic, options: { required?: boolean; failEmbeddingAfter?: number; windowTokens?: number } = {}): Worker {
   const lines: Record<string, unknown>[] = [];
   const logger = createLogger({ format: 'json', level: 'debug', secrets: [FAKE_ANTHROPIC_KEY], write: (line) => lines.push(JSON.parse(line)) });
   const embedded: string[] = [];
@@ -79,7 +79,7 @@ function startWorker(b: Backend, pool: ChunkPool, fake: FakeAnthropic, options: 
     contexts: true,
     analysis: true,
     required: options.required ?? true,
-    windowTokens: 80_000,
+    windowTokens: options.windowTokens ?? 80_000,
     effort: 'low',
     prices: DEFAULT_PRICES,
   };
@@ -198,6 +198,31 @@ for (const kind of BACKENDS) {
           assert.equal(doc.analysis.windows, 1);
         }
         assert.deepEqual(doc.usage, job.usage, 'the document carries the job usage');
+      } finally {
+        await w.stop();
+      }
+    });
+
+    test('a transcript longer than the window: each window is cached and situated on its own, analysed, and the analyses merged', async () => {
+      await parkOtherJobs(b.sql);
+      fake.reset();
+      // ~8 chunks (one save batch) per window of 1,500 estimated tokens.
+      const w = startWorker(b, pool, fake, { windowTokens: 1500 });
+      try {
+        const id = await b.store.enqueue({ documentId: `windows-${kind}`, payload: meeting('windows', 60) });
+        assert.equal((await nextJobEvent(w.coordinator, id)).status, 'complete');
+        const rows = await chunksOf(b, `windows-${kind}`);
+        const keys = new Set(rows.map((r) => r.context_key));
+        assert.ok(keys.size >= 2, `${keys.size} windows`);
+        assert.ok(rows.every((r) => r.context));
+        assert.equal(fake.counters.cacheWrites, keys.size, 'one cache write per window');
+        const structured = analysisRequests(fake);
+        assert.equal(structured.length, keys.size + 1, 'one analysis per window, then the merge');
+        const merge = structured[structured.length - 1].body as { messages?: { content?: unknown }[] };
+        assert.match(JSON.stringify(merge.messages), /Analyses of the \d+ parts/);
+        const doc = (await b.store.getDocument(`windows-${kind}`))!;
+        assert.equal(doc.analysis?.status, 'complete');
+        assert.equal(doc.analysis?.status === 'complete' ? doc.analysis.windows : 0, keys.size);
       } finally {
         await w.stop();
       }
