@@ -159,6 +159,9 @@ interface Run {
     pricedUsd: number;
     contextLatencyMs: number[];
     analysisLatencyMs: number[];
+    /** Per job: claimed → its first Claude request; its last context answer → its analysis request (ms). */
+    firstRequestWaitMs: number[];
+    analysisWaitMs: number[];
     schedulerRateLimited: number;
     schedulerRetries: number;
     learned: { rpm?: number; itpm?: number; otpm?: number };
@@ -175,6 +178,15 @@ async function runSide(side: Run['side'], p: ClaudeParams, transcripts: readonly
     let fake: Awaited<ReturnType<typeof startFakeAnthropic>> | undefined;
     const latency = { context: [] as number[], analysis: [] as number[] };
     const span = { first: NaN, last: NaN };
+    // Per document (by the title line of the transcript block), wall-clock ms: first request, last context
+    // answer, analysis request.
+    const documents = new Map<string, { first?: number; lastContext?: number; analysis?: number }>();
+    const perDocument = (body: FakeMessagesBody | undefined) => {
+      const title = /\nTitle: ([^\n]*)\n/.exec(typeof body?.system === 'string' ? body.system : (body?.system?.[0]?.text ?? ''))?.[1] ?? '';
+      let doc = documents.get(title);
+      if (!doc) documents.set(title, (doc = {}));
+      return doc;
+    };
     if (side === 'claude') {
       const options: FakeAnthropicOptions = {
         rpm: p.rpm,
@@ -197,10 +209,13 @@ async function runSide(side: Run['side'], p: ClaudeParams, transcripts: readonly
       defer(() => started.close());
       // Latency and the traffic span on this process's clock: arrival of each request → its answer sent.
       const arrivals = new Map<object, number>();
-      started.events.on('request', (entry: object) => {
+      started.events.on('request', (entry: { body?: FakeMessagesBody }) => {
         const now = performance.now();
         arrivals.set(entry, now);
         if (Number.isNaN(span.first)) span.first = now;
+        const doc = perDocument(entry.body);
+        doc.first ??= Date.now();
+        if (entry.body?.output_config?.format) doc.analysis ??= Date.now();
       });
       started.events.on('response', (entry: { status: number | null; body?: FakeMessagesBody }) => {
         const now = performance.now();
@@ -208,7 +223,9 @@ async function runSide(side: Run['side'], p: ClaudeParams, transcripts: readonly
         arrivals.delete(entry);
         if (entry.status !== 200 || arrived === undefined) return;
         span.last = now;
-        (entry.body?.output_config?.format ? latency.analysis : latency.context).push(now - arrived);
+        const analysis = entry.body?.output_config?.format !== undefined;
+        (analysis ? latency.analysis : latency.context).push(now - arrived);
+        if (!analysis) perDocument(entry.body).lastContext = Date.now();
       });
       claudeEnv = { RAG_ENABLE_CLAUDE_ANALYSIS: 'true', ANTHROPIC_API_KEY: FAKE_ANTHROPIC_KEY, ANTHROPIC_BASE_URL: started.url };
     }
@@ -252,6 +269,14 @@ async function runSide(side: Run['side'], p: ClaudeParams, transcripts: readonly
           }),
         );
       }
+      const claimed = await worker.rt.sql.query<{ title: string; started_at: Date }>('select title, started_at from rag_ingestion_queue');
+      const firstRequestWaitMs: number[] = [];
+      const analysisWaitMs: number[] = [];
+      for (const job of claimed) {
+        const doc = documents.get(job.title);
+        if (doc?.first !== undefined) firstRequestWaitMs.push(doc.first - job.started_at.getTime());
+        if (doc?.analysis !== undefined && doc.lastContext !== undefined) analysisWaitMs.push(Math.max(0, doc.analysis - doc.lastContext));
+      }
       const state = worker.rt.claude!.scheduler.state();
       run.claude = {
         requests: fake.counters.requests,
@@ -262,6 +287,8 @@ async function runSide(side: Run['side'], p: ClaudeParams, transcripts: readonly
         pricedUsd: priced.claude_usd ?? 0,
         contextLatencyMs: latency.context,
         analysisLatencyMs: latency.analysis,
+        firstRequestWaitMs,
+        analysisWaitMs,
         schedulerRateLimited: worker.rt.claude!.scheduler.stats.rateLimited,
         schedulerRetries: worker.rt.claude!.scheduler.stats.retries,
         learned: { rpm: state.rpm, itpm: state.itpm, otpm: state.otpm },
@@ -325,6 +352,8 @@ export async function scenarioClaude(ctx: BenchContext): Promise<ScenarioResult>
   const countsAgree = fakeTokensSum.input === input && fakeTokensSum.write === write && fakeTokensSum.read === read && fakeTokensSum.output === output;
   const contextLat = withClaude.flatMap((r) => r.claude!.contextLatencyMs);
   const analysisLat = withClaude.flatMap((r) => r.claude!.analysisLatencyMs);
+  const firstWait = withClaude.flatMap((r) => r.claude!.firstRequestWaitMs);
+  const analysisWait = withClaude.flatMap((r) => r.claude!.analysisWaitMs);
 
   // What was stored: every job complete in both sides; with Claude, a context on every chunk and a complete analysis.
   const problems: string[] = [];
@@ -375,6 +404,20 @@ export async function scenarioClaude(ctx: BenchContext): Promise<ScenarioResult>
         'ms',
         undefined,
         `context / analysis answers, arrival → answer sent (includes nothing of the worker's queueing)`,
+      ),
+      metric(
+        'job claimed → its first Claude request',
+        `${round(med(firstWait) / 1000, 1)} / ${round(Math.max(...firstWait) / 1000, 1)}`,
+        's',
+        undefined,
+        `median / max over ${firstWait.length} jobs, 4 claimed at once (RAG_MAX_CONCURRENT_JOBS); a window's first request writes its cache, the others wait for it`,
+      ),
+      metric(
+        "job's last context answer → its analysis request",
+        `${round(med(analysisWait) / 1000, 1)} / ${round(Math.max(...analysisWait) / 1000, 1)}`,
+        's',
+        undefined,
+        `median / max over ${analysisWait.length} jobs (0: sent while contexts were still being answered)`,
       ),
       metric('checks', problems.length === 0 ? 'pass' : 'FAIL', '', undefined, problems.length === 0 ? 'every job complete; Claude on: a context on every chunk, a complete analysis on every document' : problems.join('; ')),
     ],

@@ -90,6 +90,11 @@ export class ClaudeScheduler {
   private closed = false;
   private cancelTimer: (() => void) | undefined;
   private timerAt = Infinity;
+  /**
+   * The item the buckets held back last time: it goes next, so a large request (a window's first, which writes
+   * the cache) is not passed over again and again by smaller ones of other jobs.
+   */
+  private blocked: Pending | undefined;
   readonly stats: ClaudeSchedulerStats = { requests: 0, rateLimited: 0, retries: 0, failedRequests: 0 };
 
   constructor(options: ClaudeSchedulerOptions) {
@@ -141,6 +146,7 @@ export class ClaudeScheduler {
   }
 
   state(): ClaudeSchedulerState {
+    this.expireFault();
     let queued = 0;
     for (const q of this.jobs.values()) queued += q.items.length;
     return {
@@ -175,7 +181,8 @@ export class ClaudeScheduler {
     while (this.inFlight < concurrency) {
       const now = this.opts.clock.now();
       if (now < this.pausedUntil) return this.wakeAt(this.pausedUntil);
-      const picked = this.pick(now);
+      const reserved = this.blocked && this.isQueued(this.blocked) ? this.blocked : undefined;
+      const picked = reserved ? { item: reserved } : this.pick(now);
       if (!picked) return;
       if ('wakeAt' in picked) return this.wakeAt(picked.wakeAt);
       const p = picked.item;
@@ -184,7 +191,11 @@ export class ClaudeScheduler {
         this.itpm?.waitMs(p.estimate.inputTokens, now) ?? 0,
         this.otpm?.waitMs(p.estimate.outputTokens, now) ?? 0,
       );
-      if (wait > 0) return this.wakeAt(now + wait);
+      if (wait > 0) {
+        this.blocked = p;
+        return this.wakeAt(now + wait);
+      }
+      this.blocked = undefined;
       this.rpm?.take(1, now);
       this.itpm?.take(p.estimate.inputTokens, now);
       this.otpm?.take(p.estimate.outputTokens, now);
@@ -198,9 +209,9 @@ export class ClaudeScheduler {
     if (this.jobs.size === 0) return undefined;
     const queues = [...this.jobs.values()].sort((a, b) => b.priority - a.priority);
     let wakeAt = Infinity;
+    this.cursor++;
     for (const level of [...new Set(queues.map((q) => q.priority))]) {
       const same = queues.filter((q) => q.priority === level);
-      this.cursor++;
       for (let i = 0; i < same.length; i++) {
         const q = same[(i + this.cursor) % same.length];
         const due = q.items.find((p) => p.notBefore <= now);
@@ -209,6 +220,10 @@ export class ClaudeScheduler {
       }
     }
     return wakeAt === Infinity ? undefined : { wakeAt };
+  }
+
+  private isQueued(p: Pending): boolean {
+    return !p.cancelled && (this.jobs.get(p.jobKey)?.items.includes(p) ?? false);
   }
 
   private take(p: Pending): void {
@@ -267,6 +282,8 @@ export class ClaudeScheduler {
     const now = this.opts.clock.now();
     if (p.cancelled) return;
     if (this.closed) return p.reject(new JobAbortedError('shutdown', 'Claude scheduler is shut down'));
+    // A fault is in force: nothing will be sent until it clears, so nothing may wait in the queue for it.
+    if (this.fatal && !(error instanceof WorkerFatalError)) return p.reject(this.fatal);
     if (error instanceof RateLimitError) {
       // A refused request is not counted by the provider: give back what it took, then adopt the provider's view.
       this.rpm?.refund(1, now);
@@ -292,6 +309,13 @@ export class ClaudeScheduler {
       this.opts.logger.error('🛑 Claude fault: no Claude requests until it is fixed', { error: messageOf(error), setting: error.setting });
       p.reject(error);
       for (const key of [...this.jobs.keys()]) this.cancelJob(key, error);
+      // Requests of other jobs still in flight: their answers are not waited for (a retry could not be sent).
+      for (const other of this.sending) {
+        if (other !== p && !other.cancelled) {
+          other.cancelled = true;
+          other.reject(error);
+        }
+      }
       return;
     }
     if (error instanceof BadInputError || !(error instanceof RetryableError)) return p.reject(error);

@@ -129,14 +129,12 @@ export class DocumentClaude {
     const part = (async () => {
       // With contexts on, the window's first context request writes the cache this request can read.
       await state.gate;
+      const user = analysisRequestText(window, null);
+      // After the window's cache was written, the transcript is a cache read: not counted by the input limit.
+      const input = estimateClaudeTokens(user) + (state.warm ? 100 : window.tokens);
       return this.structured(
-        {
-          model: this.settings.analysisModel,
-          system: [{ text: window.text, cache: true }],
-          user: analysisRequestText(window, null),
-          maxTokens: ANALYSIS_MAX_TOKENS,
-        },
-        window.tokens,
+        { model: this.settings.analysisModel, system: [{ text: window.text, cache: true }], user, maxTokens: ANALYSIS_MAX_TOKENS },
+        input,
       );
     })();
     part.catch(() => {}); // observed by finishAnalysis

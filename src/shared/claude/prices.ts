@@ -93,6 +93,9 @@ export function mergePrices(text: string | undefined, base: PriceTable = DEFAULT
   }
   const claude = { ...base.claude };
   for (const [model, r] of Object.entries(parsed.data.claude ?? {})) {
+    if ((r.longPromptTokens === undefined) !== (r.long === undefined)) {
+      throw new Error(`claude.${model}: longPromptTokens and long go together (the prompt size above which the long rates apply, and those rates)`);
+    }
     claude[model] = { ...complete(r), ...(r.longPromptTokens !== undefined && r.long ? { longPromptTokens: r.longPromptTokens, long: complete(r.long) } : {}) };
   }
   return { claude, embedding: { ...base.embedding, ...(parsed.data.embedding ?? {}) } };
