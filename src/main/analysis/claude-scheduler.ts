@@ -20,6 +20,7 @@ import { DEFAULT_BURST_MS, TokenBucket } from '../../shared/token-bucket.ts';
 import type { Logger } from '../logging/logger.ts';
 import { silentLogger } from '../logging/logger.ts';
 import { systemClock, type Clock } from '../scheduler/clock.ts';
+import { cancelJobWork, WakeTimer } from '../scheduler/wake-timer.ts';
 import { ClaudeRateLimitError, type ClaudeClient, type ClaudeRequest, type ClaudeResponse } from './claude-client.ts';
 
 export interface ClaudeSchedulerOptions {
@@ -88,8 +89,7 @@ export class ClaudeScheduler {
   private fatal: WorkerFatalError | undefined;
   private fatalUntil = Infinity;
   private closed = false;
-  private cancelTimer: (() => void) | undefined;
-  private timerAt = Infinity;
+  private readonly timer: WakeTimer;
   /**
    * The item the buckets held back last time: it goes next, so a large request (a window's first, which writes
    * the cache) is not passed over again and again by smaller ones of other jobs.
@@ -99,6 +99,7 @@ export class ClaudeScheduler {
 
   constructor(options: ClaudeSchedulerOptions) {
     this.opts = { burstMs: DEFAULT_BURST_MS, clock: systemClock, random: Math.random, logger: silentLogger, ...options };
+    this.timer = new WakeTimer(this.opts.clock, () => this.pump());
     const now = this.opts.clock.now();
     if (options.rpm) this.rpm = new TokenBucket(options.rpm, now, this.opts.burstMs);
     if (options.itpm) this.itpm = new TokenBucket(options.itpm, now, this.opts.burstMs);
@@ -122,16 +123,7 @@ export class ClaudeScheduler {
   }
 
   cancelJob(jobKey: string, reason: unknown): void {
-    for (const p of this.sending) {
-      if (p.jobKey === jobKey && !p.cancelled) {
-        p.cancelled = true;
-        p.reject(reason);
-      }
-    }
-    const queue = this.jobs.get(jobKey);
-    if (!queue) return;
-    this.jobs.delete(jobKey);
-    for (const p of queue.items) p.reject(reason);
+    cancelJobWork(this.jobs, this.sending, jobKey, reason);
   }
 
   resume(): void {
@@ -162,7 +154,7 @@ export class ClaudeScheduler {
 
   close(reason: unknown = new JobAbortedError('shutdown', 'Claude scheduler is shut down')): void {
     this.closed = true;
-    this.cancelTimer?.();
+    this.timer.cancel();
     for (const key of [...this.jobs.keys()]) this.cancelJob(key, reason);
   }
 
@@ -342,14 +334,7 @@ export class ClaudeScheduler {
   }
 
   private wakeAt(at: number): void {
-    if (at === Infinity || at >= this.timerAt) return;
-    this.cancelTimer?.();
-    this.timerAt = at;
-    this.cancelTimer = this.opts.clock.setTimer(() => {
-      this.timerAt = Infinity;
-      this.cancelTimer = undefined;
-      this.pump();
-    }, Math.max(0, at - this.opts.clock.now()));
+    this.timer.wakeAt(at);
   }
 }
 

@@ -21,6 +21,7 @@ import { silentLogger } from '../logging/logger.ts';
 import type { EmbeddingProvider } from '../providers/embedding-provider.ts';
 import type { VectorLiteral } from '../stores/queue-store.ts';
 import { systemClock, type Clock } from './clock.ts';
+import { cancelJobWork, WakeTimer } from './wake-timer.ts';
 
 export const API_MAX_INPUTS = 2048;
 export const API_MAX_REQUEST_TOKENS = 300_000;
@@ -109,8 +110,7 @@ export class EmbeddingScheduler {
   private pausedUntil = 0;
   private cursor = 0;
   private fatal: unknown;
-  private cancelTimer: (() => void) | undefined;
-  private timerAt = Infinity;
+  private readonly timer: WakeTimer;
   private closed = false;
   /** Request-size cap in tokens learned from refusals (Infinity: none learned). */
   private learnedMaxTokens = Infinity;
@@ -134,6 +134,7 @@ export class EmbeddingScheduler {
       ...options,
       batchSize: Math.min(options.batchSize, API_MAX_INPUTS),
     };
+    this.timer = new WakeTimer(this.opts.clock, () => this.pump());
     const now = this.opts.clock.now();
     if (options.rpm) this.rpm = new TokenBucket(options.rpm, now, this.opts.burstMs);
     if (options.tpm) this.tpm = new TokenBucket(options.tpm, now, this.opts.burstMs);
@@ -165,16 +166,7 @@ export class EmbeddingScheduler {
 
   /** Drops a job's queued items (cancelled, lease lost, shutting down); requests in flight finish unobserved. */
   cancelJob(jobKey: string, reason: unknown): void {
-    for (const p of this.sending) {
-      if (p.jobKey === jobKey && !p.cancelled) {
-        p.cancelled = true;
-        p.reject(reason);
-      }
-    }
-    const queue = this.jobs.get(jobKey);
-    if (!queue) return;
-    this.jobs.delete(jobKey);
-    for (const p of queue.items) p.reject(reason);
+    cancelJobWork(this.jobs, this.sending, jobKey, reason);
   }
 
   /** After a worker-level fault has been fixed: accept work again. */
@@ -231,7 +223,7 @@ export class EmbeddingScheduler {
 
   close(reason: unknown = new JobAbortedError('shutdown', 'embedding scheduler is shut down')): void {
     this.closed = true;
-    this.cancelTimer?.();
+    this.timer.cancel();
     for (const key of [...this.jobs.keys()]) this.cancelJob(key, reason);
   }
 
@@ -472,14 +464,7 @@ export class EmbeddingScheduler {
   }
 
   private wakeAt(at: number): void {
-    if (at === Infinity || at >= this.timerAt) return;
-    this.cancelTimer?.();
-    this.timerAt = at;
-    this.cancelTimer = this.opts.clock.setTimer(() => {
-      this.timerAt = Infinity;
-      this.cancelTimer = undefined;
-      this.pump();
-    }, Math.max(0, at - this.opts.clock.now()));
+    this.timer.wakeAt(at);
   }
 }
 
