@@ -1,7 +1,9 @@
 -- rag-worker schema: the ingestion queue, the vector store, and every state transition as a SQL function.
--- Idempotent: safe to apply again (create ... if not exists / create or replace).
--- Usable unchanged as a Supabase migration. The embedding dimension below (1536) is rewritten by
--- `rag-worker migrate` when RAG_EMBEDDING_DIMENSIONS differs; `rag-worker migrate --print` shows the result.
+-- Schema version 1. The migrations are numbered files applied once each, in file-name order, by `rag-worker migrate`
+-- (which records them in rag_schema_migrations) or unchanged as Supabase migrations; each is also safe to apply
+-- again. The embedding dimension is a parameter: the setting rag.embedding_dimensions (`rag-worker migrate` sets
+-- it from RAG_EMBEDDING_DIMENSIONS; 1536 when unset, e.g. `alter database postgres set rag.embedding_dimensions =
+-- '768'` before `supabase db push`).
 --
 -- Fencing: a claim hands out (worker_id, lease_token). Every write on behalf of a job passes both; a worker
 -- whose lease was taken over (or whose job was cancelled) gets SQLSTATE RW001 and must stop.
@@ -70,6 +72,10 @@ create table if not exists rag_documents (
   primary key (document_id, version)
 );
 
+-- rag_chunks.embedding has the dimension of rag.embedding_dimensions (default 1536).
+do $$
+begin
+  execute format($sql$
 create table if not exists rag_chunks (
   id                bigint generated always as identity primary key,
   document_id       text not null,
@@ -82,14 +88,16 @@ create table if not exists rag_chunks (
   start_ms          bigint,
   end_ms            bigint,
   speakers          text[] not null default '{}',
-  embedding         vector(1536) not null,
+  embedding         vector(%s) not null,
   embedding_model   text not null,
   content_hash      text not null,
   metadata          jsonb not null default '{}'::jsonb,
   job_id            uuid,
   created_at        timestamptz not null default now(),
   unique (document_id, version, chunk_index)
-);
+)
+$sql$, coalesce(nullif(current_setting('rag.embedding_dimensions', true), ''), '1536')::integer);
+end $$;
 create index if not exists rag_chunks_embedding_hnsw_idx
   on rag_chunks using hnsw (embedding vector_cosine_ops);
 create index if not exists rag_chunks_reuse_idx
@@ -113,29 +121,6 @@ create table if not exists rag_chunk_staging (
   metadata          jsonb not null default '{}'::jsonb,
   primary key (job_id, chunk_index)
 );
-
--- Claude (RAG_ENABLE_CLAUDE_ANALYSIS): a chunk's context is a short text situating it in its transcript, written by
--- Claude; it is prepended to the chunk for embedding and full-text search, while `content` stays as spoken.
--- context_key identifies what the context was computed from (model, prompt, the transcript window): a re-ingestion
--- with the same key reuses the context and the embedding.
-alter table rag_chunks add column if not exists context text;
-alter table rag_chunks add column if not exists context_key text;
-alter table rag_chunk_staging add column if not exists context text;
-alter table rag_chunk_staging add column if not exists context_key text;
--- Full-text search over context + content (rag_hybrid_chunks fuses it with vector search).
-alter table rag_chunks add column if not exists search_tsv tsvector
-  generated always as (to_tsvector('english', coalesce(context, '') || ' ' || content)) stored;
-create index if not exists rag_chunks_search_tsv_idx on rag_chunks using gin (search_tsv);
--- What a job spent (embedding and Claude tokens, USD at the worker's price table), summed over its attempts;
--- copied to rag_documents at completion. Keys: see rag_usage_add.
-alter table rag_ingestion_queue add column if not exists usage jsonb not null default '{}'::jsonb;
--- The document's analysis (summary, topics, decisions, action items, quotes, speakers), computed during the job
--- and published with its chunks; analysis_key identifies what it was computed from (model, prompt, transcript).
-alter table rag_ingestion_queue add column if not exists analysis jsonb;
-alter table rag_ingestion_queue add column if not exists analysis_key text;
-alter table rag_documents add column if not exists analysis jsonb;
-alter table rag_documents add column if not exists analysis_key text;
-alter table rag_documents add column if not exists usage jsonb not null default '{}'::jsonb;
 
 -- What jobs in flight have saved and not yet published: staged chunks, and direct-mode chunks whose job is not
 -- (yet) the one recorded in rag_documents. For monitoring and tests.
@@ -234,20 +219,6 @@ returns void language sql as $$
    using rag_ingestion_queue q
    where q.id = p_job_id and c.document_id = q.document_id and c.version = q.version and c.job_id = p_job_id
      and not exists (select 1 from rag_documents d where d.document_id = q.document_id and d.version = q.version and d.job_id = p_job_id);
-$$;
-
--- Adds two usage objects key by key: numbers are summed, other values of b replace a's. Keys the worker writes:
--- embedding_tokens, embedding_usd, claude_requests, claude_input_tokens, claude_cache_write_tokens,
--- claude_cache_read_tokens, claude_output_tokens, claude_usd, cost_usd.
-create or replace function rag_usage_add(a jsonb, b jsonb)
-returns jsonb
-language sql immutable as $$
-  select coalesce(a, '{}'::jsonb)
-         || coalesce((select jsonb_object_agg(k.key, k.value) from jsonb_each(coalesce(b, '{}'::jsonb)) k
-                       where jsonb_typeof(k.value) <> 'number'), '{}'::jsonb)
-         || coalesce((select jsonb_object_agg(k.key, coalesce((a ->> k.key)::numeric, 0) + (k.value #>> '{}')::numeric)
-                        from jsonb_each(coalesce(b, '{}'::jsonb)) k
-                       where jsonb_typeof(k.value) = 'number'), '{}'::jsonb);
 $$;
 
 create or replace function rag_history_entry(p_attempt integer, p_worker_id text, p_outcome text, p_detail text)
@@ -407,20 +378,15 @@ begin
   return j.chunks_done;
 end $$;
 
--- Embeddings already published for this document (any version) with the same content hash and model, and the same
--- context key (p_context_keys, parallel to p_content_hashes; null or a null entry: a chunk embedded without context).
--- A chunk with context comes back with its context, so a re-ingestion reuses both.
-drop function if exists rag_lookup_embeddings(text, text, text[]);
-create or replace function rag_lookup_embeddings(p_document_id text, p_embedding_model text, p_content_hashes text[],
-                                                 p_context_keys text[] default null)
-returns table (content_hash text, context_key text, embedding text, context text)
+-- Embeddings already published for this document (any version) with the same content hash and model.
+create or replace function rag_lookup_embeddings(p_document_id text, p_embedding_model text, p_content_hashes text[])
+returns table (content_hash text, embedding text)
 language sql stable as $$
-  select distinct on (c.content_hash, c.context_key) c.content_hash, c.context_key, c.embedding::text, c.context
-    from unnest(p_content_hashes, coalesce(p_context_keys, array_fill(null::text, array[cardinality(p_content_hashes)]))) as w(hash, ctx_key)
-    join rag_chunks c on c.document_id = p_document_id and c.content_hash = w.hash and c.context_key is not distinct from w.ctx_key
+  select distinct on (c.content_hash) c.content_hash, c.embedding::text
+    from rag_chunks c
     join rag_documents d on d.document_id = c.document_id and d.version = c.version and d.job_id = c.job_id
-   where c.embedding_model = p_embedding_model
-   order by c.content_hash, c.context_key;
+   where c.document_id = p_document_id and c.embedding_model = p_embedding_model
+     and c.content_hash = any (p_content_hashes);
 $$;
 
 -- The rows of a save batch (chunks as jsonb, embeddings as pgvector text literals, same order) from p_from on.
@@ -428,7 +394,7 @@ drop function if exists rag_batch_rows(jsonb, text[], integer);
 
 -- Save a batch of chunks and the job's progress in one transaction, only while the caller holds the lease.
 -- p_chunks: jsonb array of {chunk_index, content, token_count, segment_seq_start, segment_seq_end, start_ms,
--- end_ms, speakers, content_hash, metadata, context, context_key}; p_embeddings: pgvector text literals, same order.
+-- end_ms, speakers, content_hash, metadata}; p_embeddings: pgvector text literals, same order.
 -- Batches must arrive in order: the first new chunk_index must equal chunks_done. Chunks below chunks_done
 -- (a batch resent after a lost acknowledgement) are ignored. Returns the new chunks_done.
 -- One job's batch through rag_save_chunk_batches: the checks and the insert live there.
@@ -460,7 +426,7 @@ end $$;
 -- HNSW insertion costs far less per row in one statement than in many small concurrent ones. Each batch is checked
 -- and fenced exactly as rag_save_chunks does; a batch that fails its checks is reported, not saved, and the others
 -- are saved. p_batches: jsonb array of {job_id, lease_token, offset, chunks, segments_done, tokens_embedded,
--- chunks_reused, usage}, usage (optional) added to the job's usage (rag_usage_add), chunks as for rag_save_chunks, one batch per job; offset: 0-based position in p_embeddings of the
+-- chunks_reused}, chunks as for rag_save_chunks, one batch per job; offset: 0-based position in p_embeddings of the
 -- batch's first embedding. Returns one row per batch: the new chunks_done, or error_code 'RW001' (lease lost) or
 -- 'RW002' (batch out of order) with error_message.
 create or replace function rag_save_chunk_batches(
@@ -542,8 +508,7 @@ begin
            (c.value ->> 'start_ms')::bigint as start_ms, (c.value ->> 'end_ms')::bigint as end_ms,
            coalesce(array(select jsonb_array_elements_text(c.value -> 'speakers')), '{}') as speakers,
            p_embeddings[(bt.value ->> 'offset')::integer + c.ord::integer] as embedding, c.value ->> 'content_hash' as content_hash,
-           coalesce(c.value -> 'metadata', '{}'::jsonb) as metadata,
-           c.value ->> 'context' as context, c.value ->> 'context_key' as context_key
+           coalesce(c.value -> 'metadata', '{}'::jsonb) as metadata
       from jsonb_array_elements(p_batches) with ordinality as bt(value, ord)
       join unnest(v_batches, v_from) as a(ord, from_index) on a.ord = bt.ord
       join rag_ingestion_queue q on q.id = (bt.value ->> 'job_id')::uuid
@@ -551,18 +516,16 @@ begin
      where (c.value ->> 'chunk_index')::integer >= a.from_index
   ), direct as (
     insert into rag_chunks (document_id, version, chunk_index, content, token_count, segment_seq_start, segment_seq_end,
-                            start_ms, end_ms, speakers, embedding, embedding_model, content_hash, metadata, job_id, context, context_key)
+                            start_ms, end_ms, speakers, embedding, embedding_model, content_hash, metadata, job_id)
     select r.document_id, r.version, r.chunk_index, r.content, r.token_count, r.segment_seq_start, r.segment_seq_end,
-           r.start_ms, r.end_ms, r.speakers, r.embedding::vector, p_embedding_model, r.content_hash, r.metadata, r.job_id,
-           r.context, r.context_key
+           r.start_ms, r.end_ms, r.speakers, r.embedding::vector, p_embedding_model, r.content_hash, r.metadata, r.job_id
       from pending r where r.publish_mode = 'direct'
     returning 1
   ), staged as (
     insert into rag_chunk_staging (job_id, chunk_index, content, token_count, segment_seq_start, segment_seq_end,
-                                   start_ms, end_ms, speakers, embedding, embedding_model, content_hash, metadata, context, context_key)
+                                   start_ms, end_ms, speakers, embedding, embedding_model, content_hash, metadata)
     select r.job_id, r.chunk_index, r.content, r.token_count, r.segment_seq_start, r.segment_seq_end,
-           r.start_ms, r.end_ms, r.speakers, r.embedding::vector, p_embedding_model, r.content_hash, r.metadata,
-           r.context, r.context_key
+           r.start_ms, r.end_ms, r.speakers, r.embedding::vector, p_embedding_model, r.content_hash, r.metadata
       from pending r where r.publish_mode is distinct from 'direct'
     returning 1
   ), counts as (
@@ -577,41 +540,12 @@ begin
          segments_done = greatest(q.segments_done, (b2.v ->> 'segments_done')::integer),
          tokens_embedded = q.tokens_embedded + (coalesce((b2.v ->> 'tokens_embedded')::bigint, 0) * c.n / greatest(b2.len, 1)),
          chunks_reused = q.chunks_reused + coalesce((b2.v ->> 'chunks_reused')::integer, 0),
-         usage = rag_usage_add(q.usage, b2.v -> 'usage'),
          lease_expires_at = greatest(q.lease_expires_at, now() + make_interval(secs => coalesce(q.lease_seconds, 30))),
          updated_at = now()
     from counts c join batch b2 on b2.id = c.id
    where q.id = c.id  -- (the inserts above run to completion whether or not their output is read)
   returning q.id, q.chunks_done, null::text, null::text;
 end $$;
-
--- Records the document's analysis on the job (published with the chunks at completion) and what computing it cost.
--- p_analysis null: only the usage is added (an analysis that was skipped still cost its requests).
-create or replace function rag_save_analysis(p_job_id uuid, p_worker_id text, p_lease_token uuid,
-                                             p_analysis jsonb, p_analysis_key text, p_usage jsonb default null)
-returns void
-language plpgsql as $$
-begin
-  perform rag_fenced_job(p_job_id, p_worker_id, p_lease_token);
-  update rag_ingestion_queue
-     set analysis = coalesce(p_analysis, analysis),
-         analysis_key = case when p_analysis is null then analysis_key else p_analysis_key end,
-         usage = rag_usage_add(usage, p_usage), updated_at = now()
-   where id = p_job_id;
-end $$;
-
--- An analysis already computed from the same input (p_analysis_key): on this job (an earlier attempt), or published
--- for this document (any version). null when there is none. A skipped analysis is never reused.
-create or replace function rag_lookup_analysis(p_job_id uuid, p_document_id text, p_analysis_key text)
-returns jsonb
-language sql stable as $$
-  select coalesce(
-    (select q.analysis from rag_ingestion_queue q
-      where q.id = p_job_id and q.analysis_key = p_analysis_key and q.analysis ->> 'status' = 'complete'),
-    (select d.analysis from rag_documents d
-      where d.document_id = p_document_id and d.analysis_key = p_analysis_key and d.analysis ->> 'status' = 'complete'
-      order by d.ingested_at desc limit 1));
-$$;
 
 -- Publish the job's chunks and mark it complete. Direct mode: the chunks are already in rag_chunks; recording the
 -- job in rag_documents makes them visible. Staged mode: replace the earlier ingestion of this document version
@@ -642,21 +576,18 @@ begin
   if j.publish_mode is distinct from 'direct' then
     delete from rag_chunks where document_id = j.document_id and version = j.version;
     insert into rag_chunks (document_id, version, chunk_index, content, token_count, segment_seq_start, segment_seq_end,
-                            start_ms, end_ms, speakers, embedding, embedding_model, content_hash, metadata, job_id, context, context_key)
+                            start_ms, end_ms, speakers, embedding, embedding_model, content_hash, metadata, job_id)
     select j.document_id, j.version, s.chunk_index, s.content, s.token_count, s.segment_seq_start, s.segment_seq_end,
-           s.start_ms, s.end_ms, s.speakers, s.embedding, s.embedding_model, s.content_hash, s.metadata, p_job_id,
-           s.context, s.context_key
+           s.start_ms, s.end_ms, s.speakers, s.embedding, s.embedding_model, s.content_hash, s.metadata, p_job_id
       from rag_chunk_staging s where s.job_id = p_job_id order by s.chunk_index;
     delete from rag_chunk_staging where job_id = p_job_id;
   end if;
 
-  insert into rag_documents (document_id, version, title, metadata, chunk_count, embedding_model, job_id, ingested_at,
-                             analysis, analysis_key, usage)
-  values (j.document_id, j.version, j.title, j.metadata, v_count, v_model, p_job_id, now(), j.analysis, j.analysis_key, j.usage)
+  insert into rag_documents (document_id, version, title, metadata, chunk_count, embedding_model, job_id, ingested_at)
+  values (j.document_id, j.version, j.title, j.metadata, v_count, v_model, p_job_id, now())
   on conflict (document_id, version) do update
      set title = excluded.title, metadata = excluded.metadata, chunk_count = excluded.chunk_count,
-         embedding_model = excluded.embedding_model, job_id = excluded.job_id, ingested_at = excluded.ingested_at,
-         analysis = excluded.analysis, analysis_key = excluded.analysis_key, usage = excluded.usage;
+         embedding_model = excluded.embedding_model, job_id = excluded.job_id, ingested_at = excluded.ingested_at;
 
   update rag_ingestion_queue
      set status = 'complete', completed_at = now(), updated_at = now(), lease_token = null, lease_expires_at = null,
@@ -829,60 +760,6 @@ language sql stable as $$
    limit greatest(p_match_count, 1);
 $$;
 
--- Hybrid search: rag_match_chunks' vector ranking fused with a full-text ranking of search_tsv (context + content)
--- by reciprocal-rank fusion. Each list holds the top p_candidates published chunks (at least p_match_count), within
--- the same document / version filters: by cosine distance to p_query_embedding, and by ts_rank_cd among the chunks
--- matching websearch_to_tsquery('english', p_query_text) (quoted phrases, `or`, `-word`). A chunk's score is the
--- sum over the lists it is in of 1 / (p_rrf_k + its rank there), ranks from 1: a chunk both lists agree on beats
--- one only a single list ranks high, and a keyword hit (a name, a code, a rare term) ranks in even when its
--- embedding is far from the query's. vector_rank / text_rank: the chunk's rank in each list, null when not in it.
--- A query without lexemes (empty, only stop words) matches no text: vector results only. Ties: the nearer vector.
--- p_rrf_k below 0 counts as 0; null p_rrf_k / p_candidates take the defaults.
-create or replace function rag_hybrid_chunks(
-  p_query_text text, p_query_embedding vector, p_match_count integer default 5,
-  p_document_id text default null, p_version text default null,
-  p_rrf_k integer default 60, p_candidates integer default 50)
-returns table (document_id text, version text, chunk_index integer, content text, start_ms bigint, end_ms bigint,
-               speakers text[], segment_seq_start integer, segment_seq_end integer, title text, score double precision,
-               context text, vector_rank integer, text_rank integer)
-language sql stable as $$
-  with vector_hits as (
-    select v.id, (row_number() over (order by v.distance, v.id))::integer as rank
-      from (select c.id, c.embedding <=> p_query_embedding as distance
-              from rag_chunks c
-              join rag_documents d on d.document_id = c.document_id and d.version = c.version and d.job_id = c.job_id
-             where (p_document_id is null or c.document_id = p_document_id)
-               and (p_version is null or c.version = p_version)
-             order by c.embedding <=> p_query_embedding
-             limit greatest(coalesce(p_candidates, 50), p_match_count, 1)) v
-  ),
-  text_hits as (
-    select t.id, (row_number() over (order by t.relevance desc, t.id))::integer as rank
-      from (select c.id, ts_rank_cd(c.search_tsv, websearch_to_tsquery('english', coalesce(p_query_text, ''))) as relevance
-              from rag_chunks c
-              join rag_documents d on d.document_id = c.document_id and d.version = c.version and d.job_id = c.job_id
-             where c.search_tsv @@ websearch_to_tsquery('english', coalesce(p_query_text, ''))
-               and (p_document_id is null or c.document_id = p_document_id)
-               and (p_version is null or c.version = p_version)
-             order by relevance desc, c.id
-             limit greatest(coalesce(p_candidates, 50), p_match_count, 1)) t
-  ),
-  fused as (
-    select coalesce(v.id, t.id) as id, v.rank as vector_rank, t.rank as text_rank,
-           coalesce(1 / (greatest(coalesce(p_rrf_k, 60), 0)::double precision + v.rank), 0)
-             + coalesce(1 / (greatest(coalesce(p_rrf_k, 60), 0)::double precision + t.rank), 0) as score
-      from vector_hits v
-      full join text_hits t on t.id = v.id
-  )
-  select c.document_id, c.version, c.chunk_index, c.content, c.start_ms, c.end_ms, c.speakers,
-         c.segment_seq_start, c.segment_seq_end, d.title, f.score, c.context, f.vector_rank, f.text_rank
-    from fused f
-    join rag_chunks c on c.id = f.id
-    join rag_documents d on d.document_id = c.document_id and d.version = c.version and d.job_id = c.job_id
-   order by f.score desc, c.embedding <=> p_query_embedding, c.id
-   limit greatest(p_match_count, 1);
-$$;
-
 -- ───────────────────────────── housekeeping ─────────────────────────────
 -- Finished jobs by completion time: what rag_prune_jobs deletes, oldest first.
 create index if not exists rag_ingestion_queue_finished_idx
@@ -926,7 +803,17 @@ end $$;
 -- `rag-worker migrate` when the database is older than the worker. Raised whenever this file changes what a
 -- worker relies on.
 create or replace function rag_schema_version() returns integer
-language sql immutable as $$ select 2 $$;
+language sql immutable as $$ select 1 $$;
+
+
+-- ───────────────────────────── migrations ─────────────────────────────
+-- Which numbered migrations this database has had (each file records itself at its end).
+create table if not exists rag_schema_migrations (
+  version    integer primary key,
+  name       text not null,
+  applied_at timestamptz not null default now()
+);
+alter table rag_schema_migrations enable row level security;
 
 -- ───────────────────────────── privileges ─────────────────────────────
 -- Supabase serves every table, view and function of `public` over its REST API to anyone holding the project's anon
@@ -935,8 +822,10 @@ language sql immutable as $$ select 2 $$;
 -- rows), the view runs with its caller's rights (security_invoker), and every rag_* function is executable only by
 -- its owner, service_role and the rag_worker role when those exist (not by PUBLIC, anon or authenticated).
 -- Each function's search_path is pinned to this schema and pgvector's, so no caller's search_path can change
--- what its statements refer to. Re-applied by every `rag-worker migrate`, for functions added later too.
-do $$
+-- what its statements refer to. Every migration file ends by calling rag_apply_privileges(), and `rag-worker migrate` calls it again, so functions
+-- added later get the same treatment.
+create or replace function rag_apply_privileges() returns void
+language plpgsql as $$
 declare
   f regprocedure;
   v_path text;
@@ -963,7 +852,10 @@ begin
   end loop;
   foreach v_role in array array['anon', 'authenticated'] loop
     if exists (select 1 from pg_roles where rolname = v_role) then
-      execute format('revoke all on rag_ingestion_queue, rag_documents, rag_chunks, rag_chunk_staging, rag_unpublished_chunks from %I', v_role);
+      execute format('revoke all on rag_ingestion_queue, rag_documents, rag_chunks, rag_chunk_staging, rag_unpublished_chunks, rag_schema_migrations from %I', v_role);
     end if;
   end loop;
 end $$;
+
+select rag_apply_privileges();
+insert into rag_schema_migrations (version, name) values (1, '20261128000000_rag_worker') on conflict (version) do nothing;

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { migrationFiles, SCHEMA_VERSION } from '../../src/main/stores/migrate.ts';
 import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.ts';
 import { cliEnv, eventNames, findEvent, runCli } from '../support/cli.ts';
 import { createEmptyDatabase, type TestDatabase } from '../support/test-db.ts';
@@ -61,8 +62,13 @@ after(async () => {
 test('migrate → enqueue → start --once → search finds the expected chunk', async () => {
   const migrated = await runCli(['migrate'], env);
   assert.equal(migrated.code, 0, migrated.stderr);
+  assert.match(migrated.stdout, new RegExp(`schema version 0 → ${SCHEMA_VERSION}\\b`));
   const again = await runCli(['migrate'], env);
   assert.equal(again.code, 0, `migrate is idempotent: ${again.stderr}`);
+  assert.match(again.stdout, new RegExp(`schema version ${SCHEMA_VERSION}, up to date`));
+  const printed = await runCli(['migrate', '--print'], env);
+  assert.match(printed.stdout, /^set rag\.embedding_dimensions = '\d+';/);
+  for (const f of migrationFiles()) assert.ok(printed.stdout.includes(`-- ${f.name}.sql`), f.name);
 
   const enq = await runCli(['enqueue', path.join(dir, 'standup.vtt'), '--version', 'v1', '--json'], env);
   assert.equal(enq.code, 0, enq.stderr);

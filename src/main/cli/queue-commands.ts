@@ -37,8 +37,10 @@ export async function migrateCommand(argv: Record<string, unknown>): Promise<voi
         console.log(`✅ The embedded database in ${config.dataDir} is open in process ${servedBy}, which prepared its schema: nothing to do`);
         return;
       }
-      await migrate(sql, config.embeddingDimensions);
-      console.log(`✅ Schema applied (${sql.kind === 'embedded' ? `embedded database in ${config.dataDir}` : 'PostgreSQL'}; embeddings vector(${config.embeddingDimensions}))`);
+      const result = await migrate(sql, config.embeddingDimensions);
+      const where = sql.kind === 'embedded' ? `embedded database in ${config.dataDir}` : 'PostgreSQL';
+      const what = result.from === result.to ? `schema version ${result.to}, up to date` : `schema version ${result.from} → ${result.to}`;
+      console.log(`✅ Schema applied (${where}; ${what}; embeddings vector(${config.embeddingDimensions}))${result.applied.length ? `: ${result.applied.join(', ')}` : ''}`);
     },
     { schema: false },
   );

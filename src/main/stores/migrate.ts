@@ -1,25 +1,83 @@
-/** Applies the schema (supabase/migrations/*.sql) and checks that the database matches the configuration. */
+/**
+ * Applies the schema and checks that the database matches the configuration.
+ *
+ * The schema is numbered migration files (supabase/migrations/*.sql, in file-name order; the n-th file is schema
+ * version n). Each is applied once — and is safe to apply again — and records itself in rag_schema_migrations;
+ * `migrate` applies the ones a database has not had, then re-applies the privileges to every rag_* function
+ * (rag_apply_privileges). The same files work unchanged as Supabase migrations. The embedding dimension is a
+ * parameter of the migrations: the setting rag.embedding_dimensions, set here for the transaction.
+ */
 import fs from 'node:fs';
 import { SchemaError, WorkerFatalError } from '../../shared/errors.ts';
 import type { SqlClient } from './sql-client.ts';
 
 const MIGRATIONS_DIR = new URL('../../../supabase/migrations/', import.meta.url);
-const FILE_DIMENSIONS = 1536;
 /** Serialises concurrent `migrate` runs (several workers starting at once). */
 const MIGRATE_LOCK_KEY = 7_261_128;
 
-/** The migration SQL, with the embedding dimension set to `dimensions`. */
-export function migrationSql(dimensions: number): string {
-  const files = fs.readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql')).sort();
-  const sql = files.map((f) => fs.readFileSync(new URL(f, MIGRATIONS_DIR), 'utf8')).join('\n');
-  return sql.replaceAll(`vector(${FILE_DIMENSIONS})`, `vector(${dimensions})`);
+export interface MigrationFile {
+  /** Schema version the file brings the database to (its position in file-name order, from 1). */
+  version: number;
+  /** File name without `.sql`. */
+  name: string;
+  sql: string;
 }
 
-export async function migrate(sql: SqlClient, dimensions: number): Promise<void> {
+export function migrationFiles(): MigrationFile[] {
+  return fs
+    .readdirSync(MIGRATIONS_DIR)
+    .filter((f) => f.endsWith('.sql'))
+    .sort()
+    .map((f, i) => ({ version: i + 1, name: f.replace(/\.sql$/, ''), sql: fs.readFileSync(new URL(f, MIGRATIONS_DIR), 'utf8') }));
+}
+
+function dimensionSetting(dimensions: number, local: boolean): string {
+  if (!Number.isInteger(dimensions) || dimensions < 1) throw new Error(`embedding dimensions must be a positive integer, got ${dimensions}`);
+  return `set ${local ? 'local ' : ''}rag.embedding_dimensions = '${dimensions}';`;
+}
+
+/** Every migration in order, for a fresh database (`migrate --print`, test templates). */
+export function migrationSql(dimensions: number): string {
+  return [dimensionSetting(dimensions, false), ...migrationFiles().map((f) => `-- ${f.name}.sql\n${f.sql}`)].join('\n');
+}
+
+export interface MigrateResult {
+  /** Schema version before (0: none, or one from before versions were recorded). */
+  from: number;
+  to: number;
+  /** The files applied, in order. */
+  applied: string[];
+}
+
+/** The migration versions this database has recorded; undefined when it has no record (new, or older than records). */
+async function recordedVersions(sql: SqlClient): Promise<Set<number> | undefined> {
+  const [r] = await sql.query<{ t: string | null }>("select to_regclass('rag_schema_migrations')::text as t");
+  if (!r.t) return undefined;
+  const rows = await sql.query<{ version: number }>('select version from rag_schema_migrations');
+  return new Set(rows.map((row) => Number(row.version)));
+}
+
+export async function migrate(sql: SqlClient, dimensions: number): Promise<MigrateResult> {
+  const before = await inspectSchema(sql);
+  const recorded = await recordedVersions(sql);
+  // A database without records (new, or from before the records) gets every file: each is safe to apply again.
+  // So does one whose schema reports an older version than its records (a function dropped by hand).
+  const current = before.version ?? 0;
+  const pending = migrationFiles().filter((f) => !recorded?.has(f.version) || f.version > current);
   await sql.exec(
-    `set client_min_messages = warning;\nbegin;\nselect pg_advisory_xact_lock(${MIGRATE_LOCK_KEY});\n${migrationSql(dimensions)}\ncommit;`,
+    [
+      'set client_min_messages = warning;',
+      'begin;',
+      `select pg_advisory_xact_lock(${MIGRATE_LOCK_KEY});`,
+      dimensionSetting(dimensions, true),
+      ...pending.map((f) => f.sql),
+      'select rag_apply_privileges();',
+      'commit;',
+    ].join('\n'),
   );
   await checkSchema(sql, dimensions);
+  const after = await inspectSchema(sql);
+  return { from: before.version ?? 0, to: after.version ?? 0, applied: pending.map((f) => f.name) };
 }
 
 /** The schema version this worker needs (rag_schema_version() in the migration). */
