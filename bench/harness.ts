@@ -2,6 +2,7 @@
  * Shared plumbing for the scenarios: a worker opened in this process from an env object (exactly as the CLI
  * would resolve it), enqueueing, queue counts, and small statistics helpers.
  */
+import type { SqlClient } from '../src/main/stores/sql-client.ts';
 import { resolveConfig } from '../src/shared/config.ts';
 import { createLogger, type Logger } from '../src/main/logging/logger.ts';
 import { createCoordinator, openRuntime, type Runtime } from '../src/main/runtime.ts';
@@ -62,13 +63,19 @@ export async function enqueueAll(rt: Runtime, transcripts: readonly SyntheticTra
   return ids;
 }
 
+/** The bench's runtimes are always on SQL (PostgreSQL or PGlite). */
+export function sqlOf(rt: Runtime): SqlClient {
+  if (!rt.sql) throw new Error('bench: this runtime has no SQL connection (Supabase REST mode)');
+  return rt.sql;
+}
+
 export async function statusCounts(rt: Runtime): Promise<Record<string, number>> {
-  const rows = await rt.sql.query<{ status: string; n: string }>('select status, count(*) as n from rag_ingestion_queue group by status');
+  const rows = await sqlOf(rt).query<{ status: string; n: string }>('select status, count(*) as n from rag_ingestion_queue group by status');
   return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
 }
 
 export async function chunkCount(rt: Runtime): Promise<number> {
-  const rows = await rt.sql.query<{ n: string }>('select count(*) as n from rag_chunks');
+  const rows = await sqlOf(rt).query<{ n: string }>('select count(*) as n from rag_chunks');
   return Number(rows[0].n);
 }
 

@@ -24,7 +24,7 @@ import { addUsage, claudeUsage, type Usage } from '../src/shared/claude/usage.ts
 import { FAKE_ANTHROPIC_KEY, fakeTokens, startFakeAnthropic, type FakeAnthropicOptions, type FakeMessagesBody } from '../test/support/fake-anthropic.ts';
 import { createTestDatabase } from '../test/support/test-db.ts';
 import { spawnFakeServer } from './fake-server.ts';
-import { DIMENSIONS, enqueueAll, openWorker, percentile, round, statusCounts, withCleanup, workerEnv, type BenchContext } from './harness.ts';
+import { DIMENSIONS, enqueueAll, openWorker, percentile, round, sqlOf, statusCounts, withCleanup, workerEnv, type BenchContext } from './harness.ts';
 import { metric, type ScenarioResult } from './report.ts';
 import { generateTranscripts, type SyntheticTranscript } from './synthetic-transcripts.ts';
 
@@ -239,8 +239,8 @@ async function runSide(side: Run['side'], p: ClaudeParams, transcripts: readonly
 
     const counts = await statusCounts(worker.rt);
     const usage = await worker.rt.store.usageTotals();
-    const [c] = await worker.rt.sql.query<{ n: string; no_context: string }>('select count(*) as n, count(*) filter (where context is null) as no_context from rag_chunks');
-    const [d] = await worker.rt.sql.query<{ n: string; complete: string }>(
+    const [c] = await sqlOf(worker.rt).query<{ n: string; no_context: string }>('select count(*) as n, count(*) filter (where context is null) as no_context from rag_chunks');
+    const [d] = await sqlOf(worker.rt).query<{ n: string; complete: string }>(
       `select count(*) as n, count(*) filter (where analysis->>'status' = 'complete') as complete from rag_documents`,
     );
     const run: Run = {
@@ -269,7 +269,7 @@ async function runSide(side: Run['side'], p: ClaudeParams, transcripts: readonly
           }),
         );
       }
-      const claimed = await worker.rt.sql.query<{ title: string; started_at: Date }>('select title, started_at from rag_ingestion_queue');
+      const claimed = await sqlOf(worker.rt).query<{ title: string; started_at: Date }>('select title, started_at from rag_ingestion_queue');
       const firstRequestWaitMs: number[] = [];
       const analysisWaitMs: number[] = [];
       for (const job of claimed) {

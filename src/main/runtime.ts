@@ -20,7 +20,10 @@ import { createLocalProvider, type LexicalEmbedRunner } from './providers/local-
 import { EmbeddingScheduler } from './scheduler/embedding-scheduler.ts';
 import { checkSchema } from './stores/migrate.ts';
 import { ensureSchema, openDatabase } from './stores/open-database.ts';
-import { QueueStore } from './stores/queue-store.ts';
+import { QueueStore, type QueueBackend } from './stores/queue-store.ts';
+import { checkSupabaseSchema, inspectSupabase, openSupabaseStore } from './stores/supabase-open.ts';
+import type { SupabaseQueueStore } from './stores/supabase-queue-store.ts';
+import { inspectSchema, type SchemaFacts } from './stores/migrate.ts';
 import { serveControl, type ControlServer } from './stores/embedded-control.ts';
 import { systemClock } from './scheduler/clock.ts';
 import type { SqlClient } from './stores/sql-client.ts';
@@ -51,11 +54,11 @@ async function prepareDatabase(sql: SqlClient, config: Config, logger: Logger): 
   await sql.query('select 1', [], { lane: 'control' });
 }
 
-async function waitForDatabase(sql: SqlClient, config: Config, logger: Logger, signal: AbortSignal | undefined): Promise<void> {
+async function waitForDatabase(prepare: () => Promise<void>, logger: Logger, signal: AbortSignal | undefined): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     signal?.throwIfAborted();
     try {
-      await prepareDatabase(sql, config, logger);
+      await prepare();
       if (attempt > 1) logger.info('🔌 Database reachable', { event: 'db_ready', attempts: attempt });
       return;
     } catch (error) {
@@ -88,10 +91,28 @@ export async function createProvider(config: Config, pool: LexicalEmbedRunner): 
   return createLocalProvider(config.embeddingDimensions, pool);
 }
 
+function createScheduler(config: Config, provider: EmbeddingProvider, logger: Logger): EmbeddingScheduler {
+  return new EmbeddingScheduler({
+    provider,
+    batchSize: config.embeddingBatch,
+    concurrency: provider.remote ? config.embeddingConcurrency : Math.max(1, config.threads),
+    rpm: config.embeddingRpm,
+    tpm: config.embeddingTpm,
+    maxRetries: config.providerRetries,
+    backoff: { baseMs: 500, maxMs: 30_000 },
+    logger,
+  });
+}
+
 export interface Runtime {
   config: Config;
-  sql: SqlClient;
-  store: QueueStore;
+  /** The SQL connection; undefined in the Supabase mode, where every call goes through the REST API. */
+  sql: SqlClient | undefined;
+  store: QueueBackend;
+  /** The schema as the database reports it (readiness). */
+  inspect(): Promise<SchemaFacts>;
+  /** Throws unless the schema is applied, current and of the configured dimension. */
+  checkSchema(): Promise<void>;
   pool: ChunkPool;
   provider: EmbeddingProvider;
   scheduler: EmbeddingScheduler;
@@ -104,9 +125,10 @@ export interface Runtime {
 
 export async function openRuntime(config: Config, logger: Logger, options: OpenRuntimeOptions = {}): Promise<Runtime> {
   const prices = loadPrices(config);
+  if (config.store === 'supabase') return openSupabaseRuntime(config, logger, prices, options);
   const sql = await openDatabase(config, logger);
   try {
-    if (options.waitForDatabase) await waitForDatabase(sql, config, logger, options.signal);
+    if (options.waitForDatabase) await waitForDatabase(() => prepareDatabase(sql, config, logger), logger, options.signal);
     else await prepareDatabase(sql, config, logger);
   } catch (error) {
     await sql.close();
@@ -114,16 +136,7 @@ export async function openRuntime(config: Config, logger: Logger, options: OpenR
   }
   const pool = new ChunkPool(config.threads);
   const provider = await createProvider(config, pool);
-  const scheduler = new EmbeddingScheduler({
-    provider,
-    batchSize: config.embeddingBatch,
-    concurrency: provider.remote ? config.embeddingConcurrency : Math.max(1, config.threads),
-    rpm: config.embeddingRpm,
-    tpm: config.embeddingTpm,
-    maxRetries: config.providerRetries,
-    backoff: { baseMs: 500, maxMs: 30_000 },
-    logger,
-  });
+  const scheduler = createScheduler(config, provider, logger);
   const claude = await createClaude(config, prices, logger);
   const store = new QueueStore(sql);
   // Other rag-worker commands reach an embedded database held by this process through it (embedded-control.ts).
@@ -139,6 +152,8 @@ export async function openRuntime(config: Config, logger: Logger, options: OpenR
     config,
     sql,
     store,
+    inspect: () => inspectSchema(sql),
+    checkSchema: () => checkSchema(sql, config.embeddingDimensions),
     pool,
     provider,
     scheduler,
@@ -151,6 +166,36 @@ export async function openRuntime(config: Config, logger: Logger, options: OpenR
       claude?.scheduler.close();
       await pool.close();
       await sql.close();
+    },
+  };
+}
+
+/** The Supabase mode: the store over the REST API, checked before anything starts; the rest as for SQL. */
+async function openSupabaseRuntime(config: Config, logger: Logger, prices: PriceTable, options: OpenRuntimeOptions): Promise<Runtime> {
+  const store: SupabaseQueueStore = openSupabaseStore(config);
+  const check = () => checkSupabaseSchema(store, config.embeddingDimensions);
+  if (options.waitForDatabase) await waitForDatabase(check, logger, options.signal);
+  else await check();
+  const pool = new ChunkPool(config.threads);
+  const provider = await createProvider(config, pool);
+  const scheduler = createScheduler(config, provider, logger);
+  const claude = await createClaude(config, prices, logger);
+  return {
+    config,
+    sql: undefined,
+    store,
+    inspect: () => inspectSupabase(store),
+    checkSchema: check,
+    pool,
+    provider,
+    scheduler,
+    claude,
+    prices,
+    logger,
+    async close() {
+      scheduler.close();
+      claude?.scheduler.close();
+      await pool.close();
     },
   };
 }
@@ -181,7 +226,7 @@ export function createCoordinator(rt: Runtime): Coordinator {
       faultRecheckMs: Math.min(30_000, Math.max(1000, config.pollIntervalMs)),
       secrets: secretsOf(config),
       healthCheck: async () => {
-        await checkSchema(rt.sql, config.embeddingDimensions);
+        await rt.checkSchema();
         await rt.provider.embed(['rag-worker health check']);
         // A Claude fault pauses the worker only when Claude is required; then it must be fixed to go on.
         if (rt.claude?.required) await probeClaude(config);
@@ -199,6 +244,14 @@ export function createCoordinator(rt: Runtime): Coordinator {
 export async function listenForJobs(rt: Runtime, coordinator: Coordinator): Promise<() => Promise<void>> {
   const nothing = async () => {};
   if (!rt.config.listen) return nothing;
+  if (!rt.sql) {
+    rt.logger.info(
+      `🔁 Supabase mode (REST API only): no LISTEN/NOTIFY, so new jobs are found by polling every ${rt.config.pollIntervalMs / 1000}s ` +
+        '(RAG_POLL_INTERVAL_MS). For pickup within milliseconds set DATABASE_URL (session pooler or direct connection).',
+      { event: 'polling_only', mode: 'supabase' },
+    );
+    return nothing;
+  }
   const pooler = rt.config.store === 'postgres' && rt.config.databaseUrl ? transactionPoolerOf(rt.config.databaseUrl) : undefined;
   if (pooler) {
     rt.logger.info(
@@ -214,7 +267,7 @@ export async function listenForJobs(rt: Runtime, coordinator: Coordinator): Prom
 
 export function describeRuntime(rt: Runtime): Record<string, unknown> {
   return {
-    store: rt.config.store === 'embedded' ? `embedded (${rt.config.dataDir})` : 'postgres',
+    store: rt.config.store === 'embedded' ? `embedded (${rt.config.dataDir})` : rt.config.store === 'supabase' ? `supabase REST (${rt.config.supabaseUrl})` : 'postgres',
     claude: rt.claude
       ? `${[rt.claude.contexts ? 'context' : '', rt.claude.analysis ? 'analysis' : ''].filter(Boolean).join(' + ')} with ${rt.claude.contextModel}${rt.claude.analysisModel !== rt.claude.contextModel ? ` / ${rt.claude.analysisModel}` : ''}${rt.claude.required ? '' : ' (optional)'}`
       : 'off',

@@ -43,8 +43,15 @@ interface SettingSpec {
 /** Every setting a user can touch. README's configuration table mirrors this list (`rag-worker config`). */
 export const SETTINGS = {
   databaseUrl: { env: 'DATABASE_URL', default: '', schema: optionalText, secret: true, doc: 'PostgreSQL connection string (pgvector required). Empty: the embedded PGlite database.' },
-  supabaseUrl: { env: 'SUPABASE_URL', default: '', schema: optionalUrl, doc: 'Supabase project URL (the supabase-js backend is not available yet: use DATABASE_URL).' },
-  supabaseServiceRoleKey: { env: 'SUPABASE_SERVICE_ROLE_KEY', default: '', schema: optionalText, secret: true, doc: 'Supabase service-role key (with SUPABASE_URL).' },
+  supabaseUrl: { env: 'SUPABASE_URL', default: '', schema: optionalUrl, doc: "Supabase project URL. With SUPABASE_SERVICE_ROLE_KEY and no DATABASE_URL, the worker reaches the database only through Supabase's REST API (supabase-js .rpc() of the rag_* functions)." },
+  supabaseServiceRoleKey: { env: 'SUPABASE_SERVICE_ROLE_KEY', default: '', schema: optionalText, secret: true, doc: "Supabase service-role key (with SUPABASE_URL; Project Settings → API). Never the anon key: the rag_* functions are not granted to anon." },
+  supabaseTimeoutMs: { env: 'RAG_SUPABASE_TIMEOUT_MS', default: '30000', schema: int(1000, 600_000), doc: 'Timeout of one REST call in the Supabase mode (a timed-out call is retried like a lost connection).' },
+  supabaseMaxRequestBytes: {
+    env: 'RAG_SUPABASE_MAX_REQUEST_BYTES',
+    default: '4194304',
+    schema: int(65_536, 100 * 1024 * 1024),
+    doc: "Largest JSON body of one REST call in the Supabase mode: bigger saves are split into several calls (a call the gateway still refuses with 413 is halved).",
+  },
   dataDir: { env: 'RAG_DATA_DIR', default: './.rag-worker', schema: text.min(1, 'must not be empty'), doc: 'Where the embedded database keeps its files.' },
   openaiApiKey: { env: 'OPENAI_API_KEY', default: '', schema: optionalText, secret: true, doc: 'Embedding API key. Empty: the built-in offline embedder (lexical feature hashing, not semantic).' },
   openaiBaseUrl: { env: 'OPENAI_BASE_URL', default: '', schema: optionalUrl, doc: 'Any OpenAI-compatible endpoint (Azure, Ollama, vLLM, TEI), e.g. http://localhost:11434/v1.' },

@@ -7,7 +7,7 @@ import { after, test } from 'node:test';
 import { HealthProbe } from '../../src/main/http/health.ts';
 import { Readiness } from '../../src/main/http/readiness.ts';
 import type { LoopLiveness } from '../../src/main/coordinator/coordinator.ts';
-import { migrate, SCHEMA_VERSION } from '../../src/main/stores/migrate.ts';
+import { inspectSchema, migrate, SCHEMA_VERSION } from '../../src/main/stores/migrate.ts';
 import { createPgliteClient } from '../../src/main/stores/pglite-client.ts';
 import type { SqlClient } from '../../src/main/stores/sql-client.ts';
 
@@ -56,7 +56,7 @@ async function embedded(): Promise<SqlClient> {
 test('ready: each check names what is wrong and how to fix it', async () => {
   const sql = await embedded();
   const fault: { current?: { error: string; setting?: string } } = {};
-  const readiness = (dimensions: number) => new Readiness({ sql, dimensions, fault: () => fault.current, stopping: () => false, secrets: [], cacheMs: 0 });
+  const readiness = (dimensions: number) => new Readiness({ inspect: () => inspectSchema(sql), kind: sql.kind, dimensions, fault: () => fault.current, stopping: () => false, secrets: [], cacheMs: 0 });
   const failing = async (dimensions: number) => (await readiness(dimensions).check()).checks.filter((c) => !c.ok);
 
   const missing = await failing(8);

@@ -9,6 +9,7 @@ import { ensureSchema, openDatabase } from '../stores/open-database.ts';
 import { connectControl, type RemoteQueue } from '../stores/embedded-control.ts';
 import { QueueStore, type QueueApi } from '../stores/queue-store.ts';
 import type { SqlClient } from '../stores/sql-client.ts';
+import type { SupabaseQueueStore } from '../stores/supabase-queue-store.ts';
 import { isProcessAlive } from '../process-alive.ts';
 
 /** How long to wait for a holder that has just started to open its control socket (about 2.5 s after its lock). */
@@ -24,12 +25,21 @@ export interface OpenQueue {
   store: QueueApi;
   /** The database, when this process opened it (undefined when another process serves the queue). */
   sql?: SqlClient;
+  /** The Supabase mode's store (REST API), when that is the backend. */
+  supabase?: SupabaseQueueStore;
   /** The pid of the process serving the queue, when it is not this one. */
   servedBy?: number;
   close(): Promise<void>;
 }
 
 export async function openQueue(config: Config, logger: Logger, { schema = true }: { schema?: boolean } = {}): Promise<OpenQueue> {
+  if (config.store === 'supabase') {
+    // The REST API only: every command is .rpc() calls of the rag_* functions.
+    const { openSupabaseStore, checkSupabaseSchema } = await import('../stores/supabase-open.ts');
+    const store = openSupabaseStore(config);
+    if (schema) await checkSupabaseSchema(store, config.embeddingDimensions);
+    return { store, supabase: store, close: async () => {} };
+  }
   let sql: SqlClient;
   try {
     sql = await openDatabase(config, logger);

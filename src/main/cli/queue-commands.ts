@@ -32,7 +32,24 @@ export async function migrateCommand(argv: Record<string, unknown>): Promise<voi
   }
   await withStore(
     argv,
-    async (_store, { sql, servedBy }, config) => {
+    async (_store, { sql, servedBy, supabase }, config) => {
+      if (supabase) {
+        // PostgREST cannot run DDL: the migrations are applied with the Supabase CLI or the SQL editor.
+        const { inspectSupabase, SUPABASE_APPLY_ADVICE } = await import('../stores/supabase-open.ts');
+        const { SCHEMA_VERSION } = await import('../stores/migrate.ts');
+        const facts = await inspectSupabase(supabase);
+        if (facts.applied && (facts.version ?? 0) >= SCHEMA_VERSION) {
+          console.log(`✅ The Supabase project has schema version ${facts.version}: nothing to do`);
+          return;
+        }
+        console.error(
+          `The Supabase mode reaches the database through the REST API, which cannot change the schema ` +
+            `(${facts.applied ? `version ${facts.version}, this worker needs ${SCHEMA_VERSION}` : 'not applied'}): ${SUPABASE_APPLY_ADVICE}. ` +
+            'Or set DATABASE_URL to the database connection string and run `rag-worker migrate`.',
+        );
+        process.exitCode = 1;
+        return;
+      }
       if (!sql) {
         console.log(`✅ The embedded database in ${config.dataDir} is open in process ${servedBy}, which prepared its schema: nothing to do`);
         return;

@@ -18,7 +18,7 @@ import { decideOutcome, type Outcome } from '../../shared/outcome-policy.ts';
 import { oneLine } from '../../shared/redact.ts';
 import type { Logger } from '../logging/logger.ts';
 import { systemClock } from '../scheduler/clock.ts';
-import type { JobRow, Lease, QueueStore } from '../stores/queue-store.ts';
+import type { JobRow, Lease, QueueBackend } from '../stores/queue-store.ts';
 import { withDbRetry } from './db-retry.ts';
 import { runJob, type RunnerDeps } from './job-runner.ts';
 import { SaveBatcher } from './save-batcher.ts';
@@ -94,7 +94,7 @@ export class Coordinator extends EventEmitter {
   private ran = false;
   readonly summary: RunSummary = { completed: 0, failed: 0, requeued: 0, released: 0 };
   private readonly deps: RunnerDeps;
-  private readonly store: QueueStore;
+  private readonly store: QueueBackend;
   private readonly opts: CoordinatorOptions;
   private readonly logger: Logger;
   private readonly clock: Clock;

@@ -18,14 +18,14 @@ import type { Chunk } from '../../shared/types.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { EmbeddingScheduler } from '../scheduler/embedding-scheduler.ts';
 import { DocumentClaude, type ClaudeSettings } from '../analysis/document-claude.ts';
-import { reuseKey, type JobRow, type Lease, type QueueStore, type StoredChunk, type VectorLiteral } from '../stores/queue-store.ts';
+import { reuseKey, type JobRow, type Lease, type QueueBackend, type StoredChunk, type VectorLiteral } from '../stores/queue-store.ts';
 import type { ChunkPool } from './chunk-pool.ts';
 import type { ChunkStream } from './chunk-stream.ts';
 import type { SaveBatcher } from './save-batcher.ts';
 import { withDbRetry } from './db-retry.ts';
 
 export interface RunnerDeps {
-  store: QueueStore;
+  store: QueueBackend;
   /** Saves of all jobs in flight, coalesced into a few calls (group commit). */
   saver: SaveBatcher;
   pool: ChunkPool;

@@ -8,7 +8,7 @@
  */
 import { LeaseLostError } from '../../shared/errors.ts';
 import type { Chunk } from '../../shared/types.ts';
-import type { Lease, QueueStore, SaveBatch, VectorLiteral } from '../stores/queue-store.ts';
+import type { Lease, QueueBackend, SaveBatch, VectorLiteral } from '../stores/queue-store.ts';
 
 export interface SaveBatcherOptions {
   workerId: string;
@@ -26,14 +26,14 @@ interface PendingSave {
 }
 
 export class SaveBatcher {
-  private readonly store: QueueStore;
+  private readonly store: QueueBackend;
   private readonly opts: SaveBatcherOptions;
   private pending: PendingSave[] = [];
   private running = 0;
   /** Calls made and batches saved, for benches and logs. */
   readonly stats = { calls: 0, batches: 0, rows: 0 };
 
-  constructor(store: QueueStore, options: SaveBatcherOptions) {
+  constructor(store: QueueBackend, options: SaveBatcherOptions) {
     this.store = store;
     this.opts = options;
   }

@@ -7,7 +7,7 @@ import { messageOf } from '../../shared/errors.ts';
 import { oneLine } from '../../shared/redact.ts';
 import type { JobStatus } from '../../shared/types.ts';
 import type { Logger } from '../logging/logger.ts';
-import type { JobRow, QueueStore } from '../stores/queue-store.ts';
+import type { JobRow, QueueBackend } from '../stores/queue-store.ts';
 
 export interface QueueSample {
   at: number;
@@ -27,12 +27,12 @@ export class QueueSampler {
   private running: Promise<void> | undefined;
   private listeners = new Set<(sample: QueueSample) => void>();
 
-  private readonly store: QueueStore;
+  private readonly store: QueueBackend;
   private readonly intervalMs: number;
   private readonly logger: Logger;
   private readonly secrets: readonly string[];
 
-  constructor(store: QueueStore, intervalMs: number, logger: Logger, secrets: readonly string[] = []) {
+  constructor(store: QueueBackend, intervalMs: number, logger: Logger, secrets: readonly string[] = []) {
     this.store = store;
     this.intervalMs = intervalMs;
     this.logger = logger;

@@ -5,8 +5,7 @@
  */
 import { messageOf } from '../../shared/errors.ts';
 import { oneLine } from '../../shared/redact.ts';
-import { inspectSchema, schemaProblem, SCHEMA_VERSION } from '../stores/migrate.ts';
-import type { SqlClient } from '../stores/sql-client.ts';
+import { schemaProblem, SCHEMA_VERSION, type SchemaFacts } from '../stores/migrate.ts';
 
 export interface Check {
   name: string;
@@ -20,7 +19,10 @@ export interface ReadyReport {
 }
 
 export interface ReadinessOptions {
-  sql: SqlClient;
+  /** The schema as the database reports it; rejects when the database does not answer. */
+  inspect: () => Promise<SchemaFacts>;
+  /** postgres, embedded or supabase, for the report. */
+  kind: string;
   dimensions: number;
   fault: () => { error: string; setting?: string } | undefined;
   stopping: () => boolean;
@@ -48,8 +50,8 @@ export class Readiness {
   private async run(): Promise<ReadyReport> {
     const checks: Check[] = [];
     try {
-      const facts = await withTimeout(inspectSchema(this.opts.sql), this.opts.timeoutMs, 'the database did not answer');
-      checks.push({ name: 'database', ok: true, detail: `reachable (${this.opts.sql.kind})` });
+      const facts = await withTimeout(this.opts.inspect(), this.opts.timeoutMs, 'the database did not answer');
+      checks.push({ name: 'database', ok: true, detail: `reachable (${this.opts.kind})` });
       checks.push({ name: 'pgvector', ok: facts.pgvector !== null, detail: facts.pgvector === null ? 'the vector extension is not installed: run `rag-worker migrate`' : `version ${facts.pgvector}` });
       const problem = schemaProblem(facts, this.opts.dimensions);
       const schemaOk = facts.applied && (facts.version ?? 0) >= SCHEMA_VERSION;

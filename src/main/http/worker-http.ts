@@ -54,7 +54,8 @@ export async function startWorkerHttp(rt: Runtime, coordinator: Coordinator, log
     maxEventLoopDelayMs: MAX_EVENT_LOOP_DELAY_MS,
   });
   const readiness = new Readiness({
-    sql: rt.sql,
+    inspect: () => rt.inspect(),
+    kind: rt.sql?.kind ?? 'supabase',
     dimensions: config.embeddingDimensions,
     fault: () => coordinator.currentFault,
     stopping: () => coordinator.isStopping,

@@ -12,8 +12,9 @@ export async function openDatabase(config: Config, logger: Logger): Promise<SqlC
   // Each driver is loaded only when used: a short command on one backend does not pay for the other.
   if (config.store === 'supabase') {
     throw new WorkerFatalError(
-      'SUPABASE_URL / SUPABASE_SERVICE_ROLE_KEY alone are not supported yet: set DATABASE_URL to your Supabase database connection string ' +
-        '(Project Settings → Database → Connection string; use the session pooler or a direct connection)',
+      'this command needs a SQL connection, which SUPABASE_URL / SUPABASE_SERVICE_ROLE_KEY (the REST API) do not give: set DATABASE_URL to the ' +
+        "Supabase database's connection string (Project Settings → Database → Connection string)",
+      { setting: 'DATABASE_URL' },
     );
   }
   if (config.store === 'postgres') {

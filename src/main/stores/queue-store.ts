@@ -134,7 +134,7 @@ export function reuseKey(contentHash: string, contextKey: string | null | undefi
 export type SaveBatchResult = { chunksDone: number } | { errorCode: string; message: string };
 
 /** A chunk as the save functions take it (jsonb). */
-function chunkRow(c: StoredChunk) {
+export function chunkRow(c: StoredChunk) {
   return {
     chunk_index: c.index,
     content: c.content,
@@ -166,16 +166,24 @@ const CONTROL: QueryOptions = { lane: 'control' };
 
 const num = (v: unknown) => (v === null || v === undefined ? v : Number(v));
 
-function normaliseJob(row: Record<string, unknown>): JobRow {
+/** A job row as the store returns it: numbers as numbers, usage parsed, dates as Dates. */
+export function normaliseJob(row: Record<string, unknown>): JobRow {
   for (const key of ['attempts', 'segments_done', 'chunks_done', 'chunks_reused', 'tokens_embedded', 'priority']) {
     row[key] = Number(row[key] ?? 0);
   }
   for (const key of ['segments_total', 'chunks_total', 'max_attempts']) row[key] = num(row[key]);
   if (typeof row.usage === 'string') row.usage = JSON.parse(row.usage);
+  // Rows that travelled as JSON (the REST API) carry their times as ISO strings.
+  for (const key of ['run_at', 'lease_expires_at', 'submitted_at', 'started_at', 'completed_at', 'updated_at']) {
+    if (typeof row[key] === 'string') row[key] = new Date(row[key] as string);
+  }
   row.usage ??= {};
   row.analysis_key ??= null;
   return row as unknown as JobRow;
 }
+
+/** What the worker and the CLI use of a queue store: served over SQL (QueueStore) or Supabase's REST API. */
+export type QueueBackend = Omit<QueueStore, 'sql'>;
 
 export class QueueStore {
   readonly sql: SqlClient;
