@@ -42,7 +42,10 @@ export async function runChecks(config: Config, logger: Logger): Promise<CheckRe
 
   let sql: SqlClient | undefined;
   let facts: SchemaFacts | undefined;
-  try {
+  if (config.store === 'supabase') {
+    add(await supabaseCheck(config, clean));
+    for (const check of ['access', 'pgvector', 'dimensions']) add({ check, status: 'skip', detail: 'Supabase mode (REST API): checked as part of the schema over the API' });
+  } else try {
     sql = await openDatabase(config, logger);
     const [v] = await sql.query<{ v: string }>('select version() as v');
     add({ check: 'database', status: 'ok', detail: sql.kind === 'embedded' ? `embedded PGlite in ${config.dataDir} (${shortVersion(v.v)})` : `reachable (${shortVersion(v.v)})` });
@@ -105,6 +108,20 @@ export async function runChecks(config: Config, logger: Logger): Promise<CheckRe
   for (const [i, url] of config.alertWebhookUrls.entries()) add(await webhookCheck(url, i, config, secrets));
   add(await portCheck(config));
   return results;
+}
+
+/** Supabase mode: the REST API answers with the service-role key, and the schema is current and of our dimension. */
+async function supabaseCheck(config: Config, clean: (e: unknown) => string): Promise<CheckResult> {
+  const { openSupabaseStore, checkSupabaseSchema, SUPABASE_APPLY_ADVICE } = await import('../stores/supabase-open.ts');
+  const store = openSupabaseStore(config);
+  try {
+    await checkSupabaseSchema(store, config.embeddingDimensions);
+    const facts = await store.schemaFacts();
+    return { check: 'schema', status: 'ok', detail: `Supabase REST API at ${store.rpc.url}: schema version ${facts.version}, pgvector ${facts.pgvector}, vector(${facts.dimensions})` };
+  } catch (error) {
+    const setting = (error as { setting?: string }).setting;
+    return { check: 'schema', status: 'fail', detail: clean(error), fix: setting ? `check ${setting}` : SUPABASE_APPLY_ADVICE };
+  }
 }
 
 /** The key and model answer a token count (free), and the price table knows the model. */
