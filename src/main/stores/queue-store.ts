@@ -87,6 +87,26 @@ export interface HybridRow extends MatchRow {
 
 export { toVectorLiteral, type VectorLiteral } from '../../shared/vector-literal.ts';
 
+/** The p_batches and p_embeddings arguments of one rag_save_chunk_batches call. */
+export function saveBatchArguments(batches: readonly SaveBatch[]): { payload: unknown[]; embeddings: VectorLiteral[] } {
+  const embeddings: VectorLiteral[] = [];
+  const payload = batches.map((b) => {
+    const offset = embeddings.length;
+    for (const v of b.embeddings) embeddings.push(v);
+    return {
+      job_id: b.lease.jobId,
+      lease_token: b.lease.leaseToken,
+      offset,
+      chunks: b.chunks.map(chunkRow),
+      segments_done: b.progress.segmentsDone,
+      tokens_embedded: b.progress.tokensEmbedded,
+      chunks_reused: b.progress.chunksReused,
+      ...(b.progress.usage && Object.keys(b.progress.usage).length > 0 ? { usage: b.progress.usage } : {}),
+    };
+  });
+  return { payload, embeddings };
+}
+
 /** A published document version (rag_documents). */
 export interface DocumentRow {
   document_id: string;
@@ -308,21 +328,7 @@ export class QueueStore {
    * job, the new chunks_done or the reason its batch was not saved (lease lost, out of order).
    */
   async saveChunkBatches(workerId: string, model: string, batches: readonly SaveBatch[]): Promise<Map<string, SaveBatchResult>> {
-    const embeddings: VectorLiteral[] = [];
-    const payload = batches.map((b) => {
-      const offset = embeddings.length;
-      for (const v of b.embeddings) embeddings.push(v);
-      return {
-        job_id: b.lease.jobId,
-        lease_token: b.lease.leaseToken,
-        offset,
-        chunks: b.chunks.map(chunkRow),
-        segments_done: b.progress.segmentsDone,
-        tokens_embedded: b.progress.tokensEmbedded,
-        chunks_reused: b.progress.chunksReused,
-        ...(b.progress.usage && Object.keys(b.progress.usage).length > 0 ? { usage: b.progress.usage } : {}),
-      };
-    });
+    const { payload, embeddings } = saveBatchArguments(batches);
     const rows = await this.sql.query<{ job_id: string; chunks_done: number | null; error_code: string | null; error_message: string | null }>(
       'select * from rag_save_chunk_batches($1, $2, $3::jsonb, $4::text[])',
       [workerId, model, JSON.stringify(payload), embeddings],

@@ -16,6 +16,7 @@ import {
   chunkRow,
   normaliseJob,
   reuseKey,
+  saveBatchArguments,
   type DocumentRow,
   type EnqueueRequest,
   type HybridRow,
@@ -158,7 +159,7 @@ export class SupabaseQueueStore implements QueueBackend {
   }
 
   private async saveCall(workerId: string, model: string, batches: readonly SaveBatch[]): Promise<Map<string, SaveBatchResult>> {
-    const { payload, embeddings } = saveArguments(batches);
+    const { payload, embeddings } = saveBatchArguments(batches);
     const rows = await this.rpc.call<{ job_id: string; chunks_done: number | null; error_code: string | null; error_message: string | null }[]>('rag_save_chunk_batches', {
       p_worker_id: workerId,
       p_embedding_model: model,
@@ -293,26 +294,6 @@ export class SupabaseQueueStore implements QueueBackend {
 
 function fenced(lease: Lease) {
   return { p_job_id: lease.jobId, p_worker_id: lease.workerId, p_lease_token: lease.leaseToken };
-}
-
-/** The arguments of one rag_save_chunk_batches call (as the SQL store builds them). */
-function saveArguments(batches: readonly SaveBatch[]): { payload: unknown[]; embeddings: VectorLiteral[] } {
-  const embeddings: VectorLiteral[] = [];
-  const payload = batches.map((b) => {
-    const offset = embeddings.length;
-    for (const v of b.embeddings) embeddings.push(v);
-    return {
-      job_id: b.lease.jobId,
-      lease_token: b.lease.leaseToken,
-      offset,
-      chunks: b.chunks.map(chunkRow),
-      segments_done: b.progress.segmentsDone,
-      tokens_embedded: b.progress.tokensEmbedded,
-      chunks_reused: b.progress.chunksReused,
-      ...(b.progress.usage && Object.keys(b.progress.usage).length > 0 ? { usage: b.progress.usage } : {}),
-    };
-  });
-  return { payload, embeddings };
 }
 
 /** The JSON size of a batch's share of a call. */
