@@ -123,9 +123,41 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
+/** Where the queue lives: its store, how to check its schema, and how to let it go. */
+interface Backend {
+  sql: SqlClient | undefined;
+  store: QueueBackend;
+  inspect(): Promise<SchemaFacts>;
+  checkSchema(): Promise<void>;
+  close(): Promise<void>;
+}
+
 export async function openRuntime(config: Config, logger: Logger, options: OpenRuntimeOptions = {}): Promise<Runtime> {
   const prices = loadPrices(config);
-  if (config.store === 'supabase') return openSupabaseRuntime(config, logger, prices, options);
+  const backend = config.store === 'supabase' ? await openSupabaseBackend(config, logger, options) : await openSqlBackend(config, logger, options);
+  const pool = new ChunkPool(config.threads);
+  const provider = await createProvider(config, pool);
+  const scheduler = createScheduler(config, provider, logger);
+  const claude = await createClaude(config, prices, logger);
+  return {
+    config,
+    ...backend,
+    pool,
+    provider,
+    scheduler,
+    claude,
+    prices,
+    logger,
+    async close() {
+      scheduler.close();
+      claude?.scheduler.close();
+      await pool.close();
+      await backend.close();
+    },
+  };
+}
+
+async function openSqlBackend(config: Config, logger: Logger, options: OpenRuntimeOptions): Promise<Backend> {
   const sql = await openDatabase(config, logger);
   try {
     if (options.waitForDatabase) await waitForDatabase(() => prepareDatabase(sql, config, logger), logger, options.signal);
@@ -134,10 +166,6 @@ export async function openRuntime(config: Config, logger: Logger, options: OpenR
     await sql.close();
     throw error;
   }
-  const pool = new ChunkPool(config.threads);
-  const provider = await createProvider(config, pool);
-  const scheduler = createScheduler(config, provider, logger);
-  const claude = await createClaude(config, prices, logger);
   const store = new QueueStore(sql);
   // Other rag-worker commands reach an embedded database held by this process through it (embedded-control.ts).
   let control: ControlServer | undefined;
@@ -149,55 +177,24 @@ export async function openRuntime(config: Config, logger: Logger, options: OpenR
     }
   }
   return {
-    config,
     sql,
     store,
     inspect: () => inspectSchema(sql),
     checkSchema: () => checkSchema(sql, config.embeddingDimensions),
-    pool,
-    provider,
-    scheduler,
-    claude,
-    prices,
-    logger,
     async close() {
       await control?.close();
-      scheduler.close();
-      claude?.scheduler.close();
-      await pool.close();
       await sql.close();
     },
   };
 }
 
-/** The Supabase mode: the store over the REST API, checked before anything starts; the rest as for SQL. */
-async function openSupabaseRuntime(config: Config, logger: Logger, prices: PriceTable, options: OpenRuntimeOptions): Promise<Runtime> {
+/** The Supabase mode: the store over the REST API, its schema checked before anything starts. */
+async function openSupabaseBackend(config: Config, logger: Logger, options: OpenRuntimeOptions): Promise<Backend> {
   const store: SupabaseQueueStore = openSupabaseStore(config);
   const check = () => checkSupabaseSchema(store, config.embeddingDimensions);
   if (options.waitForDatabase) await waitForDatabase(check, logger, options.signal);
   else await check();
-  const pool = new ChunkPool(config.threads);
-  const provider = await createProvider(config, pool);
-  const scheduler = createScheduler(config, provider, logger);
-  const claude = await createClaude(config, prices, logger);
-  return {
-    config,
-    sql: undefined,
-    store,
-    inspect: () => inspectSupabase(store),
-    checkSchema: check,
-    pool,
-    provider,
-    scheduler,
-    claude,
-    prices,
-    logger,
-    async close() {
-      scheduler.close();
-      claude?.scheduler.close();
-      await pool.close();
-    },
-  };
+  return { sql: undefined, store, inspect: () => inspectSupabase(store), checkSchema: check, close: async () => {} };
 }
 
 export function createCoordinator(rt: Runtime): Coordinator {

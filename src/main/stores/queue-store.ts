@@ -202,6 +202,15 @@ export function normaliseJob(row: Record<string, unknown>): JobRow {
   return row as unknown as JobRow;
 }
 
+/** A retrieval row with its bigint times and score as numbers (drivers and JSON may give strings). */
+export function normaliseMatch<R extends MatchRow>(r: R): R {
+  return { ...r, start_ms: num(r.start_ms) as number | null, end_ms: num(r.end_ms) as number | null, score: Number(r.score) };
+}
+
+export function normaliseHybrid(r: HybridRow): HybridRow {
+  return { ...normaliseMatch(r), vector_rank: num(r.vector_rank) as number | null, text_rank: num(r.text_rank) as number | null };
+}
+
 /** What the worker and the CLI use of a queue store: served over SQL (QueueStore) or Supabase's REST API. */
 export type QueueBackend = Omit<QueueStore, 'sql'>;
 
@@ -458,7 +467,7 @@ export class QueueStore {
       documentId ?? null,
       version ?? null,
     ]);
-    return rows.map((r) => ({ ...r, start_ms: num(r.start_ms) as number | null, end_ms: num(r.end_ms) as number | null, score: Number(r.score) }));
+    return rows.map(normaliseMatch);
   }
 
   /** Hybrid search (rag_hybrid_chunks): the vector ranking of matchChunks fused with full-text ranking of context + content. */
@@ -470,13 +479,6 @@ export class QueueStore {
       documentId ?? null,
       version ?? null,
     ]);
-    return rows.map((r) => ({
-      ...r,
-      start_ms: num(r.start_ms) as number | null,
-      end_ms: num(r.end_ms) as number | null,
-      score: Number(r.score),
-      vector_rank: num(r.vector_rank) as number | null,
-      text_rank: num(r.text_rank) as number | null,
-    }));
+    return rows.map(normaliseHybrid);
   }
 }

@@ -14,7 +14,9 @@ import type { Usage } from '../../shared/claude/usage.ts';
 import type { JobStatus } from '../../shared/types.ts';
 import {
   chunkRow,
+  normaliseHybrid,
   normaliseJob,
+  normaliseMatch,
   reuseKey,
   saveBatchArguments,
   type DocumentRow,
@@ -35,8 +37,6 @@ import { RequestTooLargeError, type SupabaseRpc } from './supabase-rpc.ts';
 
 /** Default ceiling of one call's JSON body. */
 export const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
-
-const num = (v: unknown) => (v === null || v === undefined ? (v as null | undefined) : Number(v));
 
 export class SupabaseQueueStore implements QueueBackend {
   readonly rpc: SupabaseRpc;
@@ -261,7 +261,7 @@ export class SupabaseQueueStore implements QueueBackend {
       p_document_id: documentId ?? null,
       p_version: version ?? null,
     });
-    return rows.map((r) => ({ ...r, start_ms: num(r.start_ms) ?? null, end_ms: num(r.end_ms) ?? null, score: Number(r.score) }));
+    return rows.map(normaliseMatch);
   }
 
   async hybridChunks(queryText: string, embedding: VectorLiteral, count: number, documentId?: string, version?: string): Promise<HybridRow[]> {
@@ -272,14 +272,7 @@ export class SupabaseQueueStore implements QueueBackend {
       p_document_id: documentId ?? null,
       p_version: version ?? null,
     });
-    return rows.map((r) => ({
-      ...r,
-      start_ms: num(r.start_ms) ?? null,
-      end_ms: num(r.end_ms) ?? null,
-      score: Number(r.score),
-      vector_rank: num(r.vector_rank) ?? null,
-      text_rank: num(r.text_rank) ?? null,
-    }));
+    return rows.map(normaliseHybrid);
   }
 
   /** The schema version and what a worker checks before it starts (rag_schema_version, rag_schema_facts). */
