@@ -13,6 +13,7 @@
  * runs from the first request's arrival to the last response; rows stored vs chunks meant; one similarity query.
  */
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { createEmptyDatabase, createTestDatabase } from '../test/support/test-db.ts';
 import { runChild } from './child-process.ts';
 import { spawnFakeServer, type FakeServerOptions, type FakeServerStats } from './fake-server.ts';
@@ -136,20 +137,22 @@ async function runSide(side: Side, regime: Regime, ctx: BenchContext, timeoutMs:
 }
 
 /**
- * Several rag-worker processes on one account: one simulated provider (the rate-limited regime), each process with
- * its own database and a share of the transcripts, all started at once. Nothing coordinates them but the
- * provider's answers: the 429 share and the TPM efficiency over the shared span show whether they share the limit.
+ * Several rag-worker processes on one account: one simulated provider (the rate-limited regime) and one queue
+ * database, each process enqueueing a share of the transcripts, all started at once — workers of one deployment.
+ * They split the account's limit through rag_rate_shares (RAG_SHARE_RATE_LIMITS, on by default; BENCH_F_SHARE=off
+ * runs them without it, when only the provider's answers share the limit): the 429 share and the TPM efficiency
+ * over the shared span show whether they share it. Every job complete and every chunk stored is checked at the end.
  */
 async function runShared(regime: Regime, processes: number, ctx: BenchContext) {
   return withCleanup(async (defer) => {
     const server = await spawnFakeServer({ ...regime.server, dimensions: DIMENSIONS });
     defer(() => server.stop());
-    const dbs = await Promise.all(Array.from({ length: processes }, () => createTestDatabase(DIMENSIONS)));
-    for (const db of dbs) defer(() => db.drop());
+    const db = await createTestDatabase(DIMENSIONS);
+    defer(() => db.drop());
     const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', TEST_DATABASE_URL: process.env.TEST_DATABASE_URL ?? '' };
     const per = Math.ceil(regime.transcripts / processes);
     const outs = await Promise.all(
-      dbs.map((db, i) =>
+      Array.from({ length: processes }, (_, i) =>
         runChild<SideResult>(
           SIDES,
           {
@@ -162,17 +165,34 @@ async function runShared(regime: Regime, processes: number, ctx: BenchContext) {
             model: MODEL,
             dimensions: DIMENSIONS,
             query: 'who is blocked on the retry logic for the billing service',
+            sharedQueue: true,
+            workerSettings: process.env.BENCH_F_SHARE === 'off' ? { RAG_SHARE_RATE_LIMITS: 'false' } : {},
           } satisfies SideParams,
           { timeoutMs: regime.timeoutMs, tag: `f-shared-${i + 1}`, env },
         ),
       ),
     );
     const stats = await server.stats();
-    const ok = outs.every((o) => !o.timedOut && o.result?.completed && o.result.storedRows === o.result.expectedChunks);
+    const problems = outs.filter((o) => o.timedOut || !o.result?.completed).map((o) => o.result?.error ?? o.stderrTail);
+    const probe = new pg.Client({ connectionString: db.url });
+    await probe.connect();
+    try {
+      const q = await probe.query<{ jobs: number; complete: number; expected: string | null; stored: number }>(
+        `select count(*)::int as jobs, count(*) filter (where status = 'complete')::int as complete, sum(chunks_total) as expected,
+                (select count(*)::int from rag_chunks) as stored
+           from rag_ingestion_queue`,
+      );
+      const { jobs, complete, expected, stored } = q.rows[0];
+      if (jobs !== per * processes || complete !== jobs) problems.push(`${complete} of ${jobs} jobs complete (expected ${per * processes})`);
+      if (Number(expected ?? 0) !== stored || stored === 0) problems.push(`stored ${stored} chunks of ${expected}`);
+    } finally {
+      await probe.end();
+    }
+    const ok = problems.length === 0;
     const walls = outs.map((o) => (o.result ? o.result.wallMs : NaN));
     const efficiency = stats.tokens / (regime.bucketTokens + (regime.tpm * stats.spanMs) / 60_000);
-    ctx.log(`f: shared by ${processes} processes: ${walls.map((w) => round(w / 1000, 2)).join(', ')} s, ${stats.rateLimited}×429 of ${stats.requests}, efficiency ${round(efficiency, 3)}${ok ? '' : ' — not all complete'}`);
-    return { ok, walls, stats, efficiency, per, problems: outs.filter((o) => !o.result?.completed).map((o) => o.result?.error ?? o.stderrTail) };
+    ctx.log(`f: shared by ${processes} processes: ${walls.map((w) => round(w / 1000, 2)).join(', ')} s, ${stats.rateLimited}×429 of ${stats.requests}, efficiency ${round(efficiency, 3)}${ok ? '' : ` — ${problems.join('; ')}`}`);
+    return { ok, walls, stats, efficiency, per, problems };
   });
 }
 
@@ -272,7 +292,7 @@ export async function scenarioLangChain(ctx: BenchContext): Promise<ScenarioResu
     metric(`shared by ${processes} worker processes: TPM efficiency`, round(shared.efficiency, 3), '', { op: '>=', value: 0.95 }, `${shared.stats.tokens.toLocaleString('en-US')} tokens over a ${round(shared.stats.spanMs / 1000, 1)} s shared span; walls ${shared.walls.map((w) => round(w / 1000, 2)).join(', ')} s`),
   );
   notes.push(
-    `shared: ${processes} rag-worker processes (${shared.per} transcripts each, own databases) started together against one simulated provider in the rate-limited regime; no limits configured; nothing coordinates them but the provider's answers (headers, 429s).`,
+    `shared: ${processes} rag-worker processes (${shared.per} transcripts enqueued by each, one queue database) started together against one simulated provider in the rate-limited regime; no limits configured; ${process.env.BENCH_F_SHARE === 'off' ? 'RAG_SHARE_RATE_LIMITS=false: nothing coordinates them but the provider\'s answers (headers, 429s)' : 'they split the account\'s limit through rag_rate_shares (RAG_SHARE_RATE_LIMITS)'}.`,
     'each run: its own process (node bench/langchain-sides.ts), fresh database, fresh simulated provider (tiktoken-counted tokens, 1536 dims); wall = the ingestion inside the process (rag-worker: enqueue + run --once; LangChain: split + addDocuments of every transcript); set-up before the clock on both sides (LangChain: imports, PGVectorStore.initialize, createHnswIndex; rag-worker: openRuntime and starting its chunking threads), verification after it.',
     'LangChain side: RecursiveCharacterTextSplitter(1,200 chars, no overlap) on `Speaker: text` lines from the pre-parsed segments (parsing untimed there, timed in rag-worker), OpenAIEmbeddings defaults (batchSize 512, maxConcurrency 2, 6 retries honouring retry-after), PGVectorStore.addDocuments, its own table with createHnswIndex; one transcript after the other, as the few-liner does.',
     'rate limits: neither client is told them. "1 s burst" = bucket of limit/60 refilling continuously (bench/fake-server.ts BurstLimiter), x-ratelimit-* headers report the per-minute limit and the bucket level; a request above the token bucket is refused "Request too large". TPM efficiency = tokens ÷ (bucket + TPM × provider span); in the generous regime the limit is far away, so it only shows how little of it was used.',

@@ -23,9 +23,12 @@ import { ensureSchema, openDatabase } from './stores/open-database.ts';
 import { QueueStore, type QueueBackend } from './stores/queue-store.ts';
 import { checkSupabaseSchema, inspectSupabase, openSupabaseStore } from './stores/supabase-open.ts';
 import type { SupabaseQueueStore } from './stores/supabase-queue-store.ts';
+import { startRealtimeWake } from './stores/supabase-realtime.ts';
 import { inspectSchema, type SchemaFacts } from './stores/migrate.ts';
 import { serveControl, type ControlServer } from './stores/embedded-control.ts';
 import { systemClock } from './scheduler/clock.ts';
+import { RateShare, type SharedAccount } from './scheduler/rate-share.ts';
+import { accountFingerprint } from '../shared/account-fingerprint.ts';
 import type { SqlClient } from './stores/sql-client.ts';
 
 export { ensureSchema, openDatabase } from './stores/open-database.ts';
@@ -222,6 +225,7 @@ export function createCoordinator(rt: Runtime): Coordinator {
       retryMaxMs: config.retryMaxMs,
       faultRecheckMs: Math.min(30_000, Math.max(1000, config.pollIntervalMs)),
       secrets: secretsOf(config),
+      rateShare: createRateShare(rt),
       healthCheck: async () => {
         await rt.checkSchema();
         await rt.provider.embed(['rag-worker health check']);
@@ -235,17 +239,47 @@ export function createCoordinator(rt: Runtime): Coordinator {
 }
 
 /**
+ * The accounts this worker shares with others (RAG_SHARE_RATE_LIMITS): the embedding provider's when it is
+ * remote, and Anthropic's when Claude is on. None with the embedded database (one worker holds it).
+ */
+function createRateShare(rt: Runtime): RateShare | undefined {
+  const { config } = rt;
+  if (!config.shareRateLimits || config.store === 'embedded') return undefined;
+  const accounts: SharedAccount[] = [];
+  if (rt.provider.remote) {
+    accounts.push({ name: 'embeddings', account: accountFingerprint('openai', config.openaiBaseUrl || 'https://api.openai.com/v1', config.openaiApiKey ?? ''), target: rt.scheduler });
+  }
+  if (rt.claude) {
+    accounts.push({ name: 'claude', account: accountFingerprint('anthropic', config.anthropicBaseUrl || 'https://api.anthropic.com', config.anthropicApiKey ?? ''), target: rt.claude.scheduler });
+  }
+  if (accounts.length === 0) return undefined;
+  return new RateShare({ store: rt.store, workerId: config.workerId, accounts, logger: rt.logger });
+}
+
+/**
  * LISTEN for new jobs; returns an unsubscribe function. Not through a transaction-mode pooler, where LISTEN
- * cannot work (see shared/pooler.ts): polling finds the jobs, and a log line says so.
+ * cannot work (see shared/pooler.ts): polling finds the jobs, and a log line says so. In the Supabase mode
+ * (no SQL connection) Supabase Realtime stands in for LISTEN unless RAG_SUPABASE_REALTIME=false.
  */
 export async function listenForJobs(rt: Runtime, coordinator: Coordinator): Promise<() => Promise<void>> {
   const nothing = async () => {};
   if (!rt.config.listen) return nothing;
   if (!rt.sql) {
+    if (rt.config.supabaseRealtime && rt.config.supabaseUrl) {
+      const wake = startRealtimeWake({
+        url: rt.config.supabaseUrl,
+        serviceRoleKey: rt.config.supabaseServiceRoleKey ?? '',
+        onWake: () => coordinator.notify(),
+        logger: rt.logger,
+        secrets: secretsOf(rt.config),
+        pollIntervalMs: rt.config.pollIntervalMs,
+      });
+      return () => wake.close();
+    }
     rt.logger.info(
-      `🔁 Supabase mode (REST API only): no LISTEN/NOTIFY, so new jobs are found by polling every ${rt.config.pollIntervalMs / 1000}s ` +
-        '(RAG_POLL_INTERVAL_MS). For pickup within milliseconds set DATABASE_URL (session pooler or direct connection).',
-      { event: 'polling_only', mode: 'supabase' },
+      `🔁 Supabase mode (REST API only) with RAG_SUPABASE_REALTIME=false: new jobs are found by polling every ${rt.config.pollIntervalMs / 1000}s ` +
+        '(RAG_POLL_INTERVAL_MS). For quicker pickup turn Realtime on, or set DATABASE_URL (session pooler or direct connection).',
+      { event: 'polling_only', mode: 'supabase', realtime: false },
     );
     return nothing;
   }

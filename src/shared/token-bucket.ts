@@ -6,6 +6,10 @@
  * go out at a steady rate rather than a minute's allowance at once. Providers meter "per minute" limits over
  * much shorter windows (a one-second burst is common), and a full-minute burst is refused by those; a steady
  * rate loses nothing on a long backfill. Pass burstMs = 60,000 for a true per-minute bucket.
+ *
+ * A share below 1 is this worker's part of a limit several workers draw on (one provider account): the bucket
+ * refills at limit × share and holds that share of the burst, while the limit and the remaining count it is
+ * synced with stay the account's.
  */
 export const DEFAULT_BURST_MS = 1_000;
 
@@ -14,6 +18,7 @@ export class TokenBucket {
   private burstMs: number;
   private level: number;
   private updatedAt: number;
+  private part = 1;
 
   constructor(limitPerMinute: number, nowMs: number, burstMs: number = DEFAULT_BURST_MS) {
     this.limit = limitPerMinute;
@@ -26,22 +31,46 @@ export class TokenBucket {
     return this.limit;
   }
 
+  /** This worker's part of the limit (1: all of it). */
+  get share(): number {
+    return this.part;
+  }
+
   /** The most the bucket holds: the largest amount one request can take without waiting for more than it. */
   get capacity(): number {
+    return (this.limit * this.part * this.burstMs) / 60_000;
+  }
+
+  /** What the provider's bucket for the whole limit holds, as far as we know. */
+  private get accountCapacity(): number {
     return (this.limit * this.burstMs) / 60_000;
+  }
+
+  /** Refill per ms. */
+  private get rate(): number {
+    return (this.limit * this.part) / 60_000;
   }
 
   private refill(nowMs: number): void {
     const elapsed = Math.max(0, nowMs - this.updatedAt);
-    this.level = Math.min(this.capacity, this.level + (elapsed * this.limit) / 60_000);
+    this.level = Math.min(this.capacity, this.level + elapsed * this.rate);
     this.updatedAt = nowMs;
+  }
+
+  /** Take `share` (0 < share ≤ 1) of the limit from now on; what the bucket holds is scaled with it. */
+  setShare(share: number, nowMs: number): void {
+    const next = Math.min(1, Math.max(1e-3, share));
+    if (next === this.part) return;
+    this.refill(nowMs);
+    this.level = this.level > 0 ? (this.level / this.part) * next : this.level;
+    this.part = next;
   }
 
   /** Milliseconds until `amount` is available (0 = now). Amounts above capacity wait for a full bucket. */
   waitMs(amount: number, nowMs: number): number {
     this.refill(nowMs);
     const need = Math.min(amount, this.capacity) - this.level;
-    return need <= 0 ? 0 : Math.ceil((need * 60_000) / this.limit);
+    return need <= 0 ? 0 : Math.ceil(need / this.rate);
   }
 
   /** Takes `amount` (which may drive the level below zero: a request larger than capacity borrows ahead). */
@@ -69,9 +98,9 @@ export class TokenBucket {
     if (remaining !== undefined && remaining >= 0) {
       // The provider holds more than our burst: its bucket is larger (a true per-minute bucket, say). Grow ours
       // to what it shows, so a per-minute allowance is not left unused; it never shrinks below one second.
-      if (remaining > this.capacity) {
+      if (remaining > this.accountCapacity) {
         this.burstMs = Math.min(60_000, (remaining * 60_000) / this.limit);
-        this.level = Math.max(this.level, remaining);
+        this.level = Math.max(this.level, remaining * this.part);
       }
       this.level = Math.min(this.level, remaining);
     }
@@ -80,6 +109,6 @@ export class TokenBucket {
   /** After a 429: nothing is left until the provider's reset (or retry-after) has passed. */
   drain(nowMs: number, forMs: number): void {
     this.refill(nowMs);
-    this.level = Math.min(this.level, -(forMs * this.limit) / 60_000);
+    this.level = Math.min(this.level, -forMs * this.rate);
   }
 }

@@ -21,7 +21,7 @@ import { createEmptyDatabase, type TestDatabase } from '../support/test-db.ts';
 
 const DIMS = 3;
 const BROWSER_ROLES = ['anon', 'authenticated'] as const;
-const TABLES = ['rag_ingestion_queue', 'rag_documents', 'rag_chunks', 'rag_chunk_staging', 'rag_schema_migrations'];
+const TABLES = ['rag_ingestion_queue', 'rag_documents', 'rag_chunks', 'rag_chunk_staging', 'rag_schema_migrations', 'rag_rate_shares'];
 const VIEWS = ['rag_unpublished_chunks'];
 
 let db: TestDatabase;

@@ -336,3 +336,22 @@ describe('TokenBucket burst learned from headers', () => {
     assert.ok(b.waitMs(6_500, 100) === 0 && b.waitMs(6_600, 100) > 0, 'and a larger remaining than our level is not believed');
   });
 });
+
+describe('TokenBucket shares', () => {
+  test('a share scales refill and capacity; sync keeps the account\'s limit and does not mistake it for a larger burst', () => {
+    const b = new TokenBucket(60_000, 0); // 1,000 per second, burst one second
+    b.setShare(0.25, 0);
+    assert.equal(b.capacity, 250);
+    b.take(250, 0);
+    assert.equal(b.waitMs(250, 0), 1_000); // refills at 250/s
+    // The account's bucket shows 900 left: more than our share's capacity but not more than the account's burst.
+    b.sync(60_000, 900, 1_000);
+    assert.equal(b.capacity, 250);
+    assert.equal(b.limitPerMinute, 60_000);
+    // An account bucket larger than a second's burst is still recognised.
+    b.sync(60_000, 4_000, 1_000);
+    assert.equal(b.capacity, 1_000);
+    b.setShare(1, 1_000);
+    assert.equal(b.capacity, 4_000);
+  });
+});

@@ -644,3 +644,35 @@ describe('steady pacing (default one-second burst)', () => {
     }
   });
 });
+
+describe('a share of the account (several workers on one key)', () => {
+  test('at a third of 150,000 TPM requests fit a third of the bucket and go out at a third of the rate', async () => {
+    const { clock, provider, scheduler } = setup({ batchSize: 16, concurrency: 8, tpm: 150_000, burstMs: undefined });
+    scheduler.setShare(1 / 3);
+    assert.equal(scheduler.maxRequestTokens, 833);
+    assert.equal(scheduler.state().share, 1 / 3);
+    const a = watch(scheduler.embed('A', 0, items('a', 60, 230)));
+    for (let i = 0; i < 400 && a.state === 'pending'; i++) await clock.advance(100);
+    assert.equal(a.state, 'fulfilled');
+    const tokensOf = (c: { inputs: string[] }) => c.inputs.length * 230;
+    assert.ok(provider.calls.every((c) => tokensOf(c) <= 833), 'every request fits the share of the bucket');
+    // 60 × 230 = 13,800 tokens at 833/s after the first (share of the) burst: about 15.6 s.
+    const last = provider.calls[provider.calls.length - 1].at;
+    assert.ok(last >= 14_000 && last <= 17_500, `last request at ${last} ms`);
+  });
+
+  test('the whole limit comes back when the share does; remaining counts stay the account\'s', async () => {
+    const { clock, provider, scheduler } = setup({ batchSize: 16, concurrency: 8, tpm: 150_000, burstMs: undefined });
+    scheduler.setShare(0.5);
+    assert.equal(scheduler.maxRequestTokens, 1_250);
+    scheduler.setShare(1);
+    assert.equal(scheduler.maxRequestTokens, 2_500);
+    assert.equal(scheduler.hasDemand, false);
+    const a = watch(scheduler.embed('A', 0, items('a', 4, 230)));
+    assert.equal(scheduler.hasDemand, true);
+    for (let i = 0; i < 50 && a.state === 'pending'; i++) await clock.advance(100);
+    assert.equal(a.state, 'fulfilled');
+    assert.equal(scheduler.hasDemand, false);
+    assert.ok(provider.calls.length >= 1);
+  });
+});

@@ -95,6 +95,8 @@ export class ClaudeScheduler {
    * the cache) is not passed over again and again by smaller ones of other jobs.
    */
   private blocked: Pending | undefined;
+  /** This worker's part of the Anthropic account's limits (rate-share.ts; 1: the whole limit). */
+  private share = 1;
   readonly stats: ClaudeSchedulerStats = { requests: 0, rateLimited: 0, retries: 0, failedRequests: 0 };
 
   constructor(options: ClaudeSchedulerOptions) {
@@ -129,6 +131,19 @@ export class ClaudeScheduler {
   resume(): void {
     this.fatal = undefined;
     this.fatalUntil = Infinity;
+    this.pump();
+  }
+
+  /** Whether anything waits to be sent or is in flight: this worker draws on the account's limits. */
+  get hasDemand(): boolean {
+    return this.inFlight > 0 || this.jobs.size > 0;
+  }
+
+  /** Draw `share` of the account's limits from now on (several workers on one account; 1: all of it). */
+  setShare(share: number): void {
+    const now = this.opts.clock.now();
+    this.share = share;
+    for (const bucket of [this.rpm, this.itpm, this.otpm]) bucket?.setShare(share, now);
     this.pump();
   }
 
@@ -324,7 +339,11 @@ export class ClaudeScheduler {
   private adapt(limits: AnthropicRateLimit, now: number): void {
     const sync = (bucket: TokenBucket | undefined, w: LimitWindow | undefined): TokenBucket | undefined => {
       if (!w || w.limit === undefined || w.limit <= 0) return bucket;
-      const b = bucket ?? new TokenBucket(w.limit, now, this.opts.burstMs);
+      let b = bucket;
+      if (!b) {
+        b = new TokenBucket(w.limit, now, this.opts.burstMs);
+        b.setShare(this.share, now);
+      }
       b.sync(w.limit, w.remaining, now);
       return b;
     };

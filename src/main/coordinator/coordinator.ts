@@ -18,6 +18,7 @@ import { decideOutcome, type Outcome } from '../../shared/outcome-policy.ts';
 import { oneLine } from '../../shared/redact.ts';
 import type { Logger } from '../logging/logger.ts';
 import { systemClock } from '../scheduler/clock.ts';
+import type { RateShare } from '../scheduler/rate-share.ts';
 import type { JobRow, Lease, QueueBackend } from '../stores/queue-store.ts';
 import { withDbRetry } from './db-retry.ts';
 import { runJob, type RunnerDeps } from './job-runner.ts';
@@ -37,6 +38,8 @@ export interface CoordinatorOptions {
   secrets: readonly string[];
   /** Re-check after a worker-level fault (schema, provider); throws while it persists. */
   healthCheck: () => Promise<void>;
+  /** Splits provider accounts' rate limits with other workers while run() runs (rate-share.ts). */
+  rateShare?: RateShare;
   clock?: Clock;
   random?: () => number;
 }
@@ -159,6 +162,7 @@ export class Coordinator extends EventEmitter {
    */
   async run({ once = false }: { once?: boolean } = {}): Promise<RunSummary> {
     this.startHeartbeat();
+    this.opts.rateShare?.start();
     let claimFailures = 0;
     this.looping = true;
     this.ran = true;
@@ -213,6 +217,7 @@ export class Coordinator extends EventEmitter {
     } finally {
       this.looping = false;
       this.stopHeartbeat();
+      await this.opts.rateShare?.stop();
     }
     return this.summary;
   }

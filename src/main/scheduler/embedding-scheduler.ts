@@ -76,6 +76,8 @@ export interface SchedulerState {
   /** ms until a pause after a 429 ends (0: not paused). */
   pausedForMs: number;
   maxRequestTokens: number;
+  /** This worker's part of the account's limits (1 unless other workers share the account). */
+  share: number;
   requestsInFlight: number;
   queuedInputs: number;
   learnedFromHeaders: boolean;
@@ -121,6 +123,8 @@ export class EmbeddingScheduler {
   private answered = false;
   /** Since when ready work has been held back by the rate limits (undefined: it is not). */
   private waitingSince: number | undefined;
+  /** This worker's part of the provider account's limits (rate-share.ts; 1: the whole limit). */
+  private share = 1;
   observer: SchedulerObserver | undefined;
   readonly stats: SchedulerStats = { requests: 0, inputs: 0, tokens: 0, rateLimited: 0, retries: 0, failedRequests: 0 };
 
@@ -189,12 +193,27 @@ export class EmbeddingScheduler {
     return this.inFlight;
   }
 
+  /** Whether anything waits to be sent or is in flight: this worker draws on the provider's limits. */
+  get hasDemand(): boolean {
+    return this.inFlight > 0 || this.jobs.size > 0;
+  }
+
+  /** Draw `share` of the provider's limits from now on (several workers on one account; 1: all of it). */
+  setShare(share: number): void {
+    const now = this.opts.clock.now();
+    this.share = share;
+    this.rpm?.setShare(share, now);
+    this.tpm?.setShare(share, now);
+    this.pump();
+  }
+
   state(): SchedulerState {
     const now = this.opts.clock.now();
     return {
       ...this.limits(),
       pausedForMs: Math.max(0, this.pausedUntil - now),
       maxRequestTokens: this.maxRequestTokens,
+      share: this.share,
       requestsInFlight: this.inFlight,
       queuedInputs: this.queuedItems,
       learnedFromHeaders: this.answered && (this.rpm !== undefined || this.tpm !== undefined),
@@ -454,13 +473,19 @@ export class EmbeddingScheduler {
   private adapt(snapshot: RateLimitSnapshot): void {
     const now = this.opts.clock.now();
     if (snapshot.limitRequests !== undefined) {
-      this.rpm ??= new TokenBucket(snapshot.limitRequests, now, this.opts.burstMs);
+      this.rpm ??= this.newBucket(snapshot.limitRequests, now);
       this.rpm.sync(snapshot.limitRequests, snapshot.remainingRequests, now);
     }
     if (snapshot.limitTokens !== undefined) {
-      this.tpm ??= new TokenBucket(snapshot.limitTokens, now, this.opts.burstMs);
+      this.tpm ??= this.newBucket(snapshot.limitTokens, now);
       this.tpm.sync(snapshot.limitTokens, snapshot.remainingTokens, now);
     }
+  }
+
+  private newBucket(limit: number, now: number): TokenBucket {
+    const bucket = new TokenBucket(limit, now, this.opts.burstMs);
+    bucket.setShare(this.share, now);
+    return bucket;
   }
 
   private wakeAt(at: number): void {

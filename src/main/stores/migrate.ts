@@ -81,7 +81,7 @@ export async function migrate(sql: SqlClient, dimensions: number): Promise<Migra
 }
 
 /** The schema version this worker needs (rag_schema_version() in the migration). */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** What the database has, as readiness checks, `doctor` and start-up see it. */
 export interface SchemaFacts {

@@ -418,6 +418,12 @@ export class QueueStore {
     return Number(rows[0].n);
   }
 
+  /** Claims (or withdraws) this worker's part of a provider account's rate limit; how many workers share it. */
+  async rateShare(account: string, workerId: string, active: boolean, ttlSeconds: number): Promise<number> {
+    const rows = await this.sql.query<{ n: number }>('select rag_rate_share($1, $2, $3, $4) as n', [account, workerId, active, ttlSeconds]);
+    return Number(rows[0].n);
+  }
+
   /** Published document versions by the embedding model their chunks were stored with (search checks it). */
   async storedModels(): Promise<{ model: string; documents: number }[]> {
     const rows = await this.sql.query<{ model: string | null; documents: number }>(

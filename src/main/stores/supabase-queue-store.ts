@@ -231,6 +231,10 @@ export class SupabaseQueueStore implements QueueBackend {
     return Number(await this.rpc.call('rag_prune_jobs', { p_older_than: `${olderThanSeconds} seconds`, p_statuses: statuses, p_limit: limit }));
   }
 
+  async rateShare(account: string, workerId: string, active: boolean, ttlSeconds: number): Promise<number> {
+    return Number(await this.rpc.call('rag_rate_share', { p_account: account, p_worker_id: workerId, p_active: active, p_ttl_seconds: ttlSeconds }));
+  }
+
   async storedModels(): Promise<{ model: string; documents: number }[]> {
     const rows = await this.rpc.call<{ model: string; documents: number }[]>('rag_stored_models');
     return rows.map((r) => ({ model: r.model, documents: Number(r.documents) }));
