@@ -20,7 +20,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOn } from './listen.ts';
 
 /** The API key the fake accepts unless given another. */
 export const FAKE_ANTHROPIC_KEY = 'sk-ant-fake-0123456789abcdefghij';
@@ -637,14 +637,7 @@ export async function startFakeAnthropic(options: FakeAnthropicOptions = {}): Pr
       if (!res.headersSent && !res.destroyed) send(res, null, 500, apiError(500, 'api_error', `fake server bug: ${String(err)}`));
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOn(server);
 
   /** Resolves once `done()` holds, checked on every `event`; rejects after timeoutMs so a test cannot hang. */
   const waitFor = (event: string, done: () => boolean, what: string, timeoutMs: number): Promise<void> =>

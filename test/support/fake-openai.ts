@@ -4,13 +4,13 @@
  * `openai` SDK is exercised end to end. Run as a script for benches: see `runCli` at the bottom.
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { mulberry32 } from './prng.ts';
+import { listenOn } from './listen.ts';
 
 type Headers = Record<string, string>;
 type Body = string | object;
@@ -455,11 +455,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     });
   });
   server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port ?? 0, o.host ?? '127.0.0.1', () => { server.off('error', reject); resolve(); });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOn(server, o.port ?? 0, o.host ?? '127.0.0.1');
 
   function waitUntil(event: string, done: () => boolean, what: string, timeoutMs: number): Promise<void> {
     if (done()) return Promise.resolve();

@@ -38,8 +38,8 @@
  */
 import { Buffer } from 'node:buffer';
 import { STATUS_CODES, createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import pg from 'pg';
+import { listenOn } from './listen.ts';
 
 export interface FakePostgrestOptions {
   databaseUrl: string;
@@ -678,14 +678,7 @@ export async function startFakePostgrest(options: FakePostgrestOptions): Promise
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOn(server);
 
   return {
     url: `http://127.0.0.1:${port}`,

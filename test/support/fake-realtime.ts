@@ -43,9 +43,10 @@
 import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import pg from 'pg';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { listenOn } from './listen.ts';
 
 export interface FakeRealtimeOptions {
   databaseUrl: string;
@@ -411,14 +412,7 @@ export async function startFakeRealtime(options: FakeRealtimeOptions): Promise<F
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOn(server);
 
   const fake: FakeRealtime = {
     url: `http://127.0.0.1:${port}`,
