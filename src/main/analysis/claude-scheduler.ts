@@ -141,6 +141,7 @@ export class ClaudeScheduler {
 
   /** Draw `share` of the account's limits from now on (several workers on one account; 1: all of it). */
   setShare(share: number): void {
+    if (share === this.share) return;
     const now = this.opts.clock.now();
     this.share = share;
     for (const bucket of [this.rpm, this.itpm, this.otpm]) bucket?.setShare(share, now);

@@ -200,6 +200,7 @@ export class EmbeddingScheduler {
 
   /** Draw `share` of the provider's limits from now on (several workers on one account; 1: all of it). */
   setShare(share: number): void {
+    if (share === this.share) return;
     const now = this.opts.clock.now();
     this.share = share;
     this.rpm?.setShare(share, now);
