@@ -15,13 +15,18 @@
  * rag-worker: the real worker in this process, RAG_MAX_CONCURRENT_JOBS = concurrency, one tiny segment per job,
  *   the offline embedder (cheaper than a loopback endpoint: no HTTP, no JSON of 1536 floats), jobs inserted by
  *   one INSERT … generate_series.
+ * vector-insert: no queue at all, the floor under any worker that stores what a job yields: `concurrency`
+ *   connections each inserting one chunk row (the same text and lexical 1536-dimension vector a rag-worker job
+ *   stores) into the migrated rag_chunks with its HNSW and full-text indexes, one row per statement.
  */
 import pg from 'pg';
+import { lexicalEmbedding } from '../src/shared/lexical-embedding.ts';
+import { toVectorLiteral } from '../src/shared/vector-literal.ts';
 import { childResult } from './child-process.ts';
 import { openWorker, sleep, workerEnv } from './harness.ts';
 import { backendCpu, backendCpuDelta, functionTimes, trackFunctions, type BackendCpu, type FunctionTime } from './pg-cpu.ts';
 
-export type QueueSystem = 'graphile' | 'pgboss' | 'pgboss-defaults' | 'rag-worker';
+export type QueueSystem = 'graphile' | 'pgboss' | 'pgboss-defaults' | 'rag-worker' | 'vector-insert';
 
 export interface QueueParams {
   system: QueueSystem;
@@ -218,6 +223,37 @@ async function ragWorker(p: QueueParams, probe: pg.Client): Promise<QueueResult>
   return { system: p.system, ok: true, completed: meter.count, jobsPerS: m.measuredJobs / (m.spanMs / 1000), enqueueMs, ...m, topFunctions };
 }
 
+async function vectorInsert(p: QueueParams, probe: pg.Client): Promise<QueueResult> {
+  const clients = await Promise.all(
+    Array.from({ length: p.concurrency }, async () => {
+      const c = new pg.Client({ connectionString: p.databaseUrl });
+      await c.connect();
+      return c;
+    }),
+  );
+  const meter = new Meter(probe, p.skip, p.jobs);
+  let next = 0;
+  try {
+    await Promise.all(
+      clients.map(async (c) => {
+        for (let g = ++next; g <= p.jobs; g = ++next) {
+          const text = `Ann: ok ${g}`;
+          await c.query(
+            `insert into rag_chunks (document_id, version, chunk_index, content, token_count, segment_seq_start, segment_seq_end, speakers, embedding, embedding_model, content_hash, metadata)
+             values ($1, '1', 0, $2, 4, 1, 1, '{Ann}', $3::vector, 'local-lexical-hash-v1', md5($2), '{}')`,
+            [`h-${g}`, text, toVectorLiteral(lexicalEmbedding(text, 1536))],
+          );
+          meter.tick();
+        }
+      }),
+    );
+    const m = await meter.finish(p.jobs - p.skip);
+    return { system: p.system, ok: true, completed: meter.count, jobsPerS: m.measuredJobs / (m.spanMs / 1000), enqueueMs: 0, ...m };
+  } finally {
+    await Promise.all(clients.map((c) => c.end().catch(() => {})));
+  }
+}
+
 async function main(): Promise<void> {
   const p = JSON.parse(process.argv[2] ?? '{}') as QueueParams;
   const probe = new pg.Client({ connectionString: p.databaseUrl });
@@ -229,7 +265,9 @@ async function main(): Promise<void> {
         ? await graphile(p, probe)
         : p.system === 'rag-worker'
           ? await ragWorker(p, probe)
-          : await pgboss(p, probe, p.system === 'pgboss-defaults');
+          : p.system === 'vector-insert'
+            ? await vectorInsert(p, probe)
+            : await pgboss(p, probe, p.system === 'pgboss-defaults');
   } finally {
     await probe.end().catch(() => {});
   }

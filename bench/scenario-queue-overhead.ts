@@ -18,11 +18,12 @@ const NAMES: Record<QueueSystem, string> = {
   pgboss: 'pg-boss (batch = conc., burst)',
   'pgboss-defaults': 'pg-boss defaults (window)',
   'rag-worker': 'rag-worker',
+  'vector-insert': 'vector inserts alone (no queue)',
 };
 
 async function runOne(system: QueueSystem, jobs: number, concurrency: number, ctx: BenchContext, windowMs: number): Promise<QueueResult> {
   return withCleanup(async (defer) => {
-    const db = system === 'rag-worker' ? await createTestDatabase(DIMENSIONS) : await createEmptyDatabase();
+    const db = system === 'rag-worker' || system === 'vector-insert' ? await createTestDatabase(DIMENSIONS) : await createEmptyDatabase();
     defer(() => db.drop());
     const timeoutMs = 180_000;
     const params: QueueParams = { system, databaseUrl: db.url, jobs, concurrency, skip: Math.max(5, Math.round(jobs * 0.05)), windowMs, timeoutMs };
@@ -50,7 +51,7 @@ export async function scenarioQueueOverhead(ctx: BenchContext): Promise<Scenario
   const jobs = ctx.quick ? 300 : 2000;
   const repeats = ctx.quick ? 1 : 3;
   const concurrencies = [4, 16];
-  const systems: QueueSystem[] = ['rag-worker', 'graphile', 'pgboss'];
+  const systems: QueueSystem[] = ['rag-worker', 'graphile', 'pgboss', 'vector-insert'];
   const windowMs = 8_000;
   const metrics: Metric[] = [];
   const notes: string[] = [];
@@ -73,8 +74,16 @@ export async function scenarioQueueOverhead(ctx: BenchContext): Promise<Scenario
     const pgCpu = (s: string) => med((runs[s] ?? []).filter((r) => r.ok && r.pgCpuMs !== null).map((r) => r.pgCpuMs! / r.measuredJobs));
     const ratio = rate('rag-worker') / rate('graphile');
     const errors = Object.values(runs).flat().filter((r) => !r.ok).map((r) => `${NAMES[r.system]}: ${r.error}`);
+    const floor = rate('rag-worker') / rate('vector-insert');
     metrics.push(
       metric(`c=${c}: jobs/s rag-worker ÷ graphile-worker`, Number.isFinite(ratio) ? round(ratio, 3) : null, '', { op: '>=', value: 0.5 }, errors.length ? errors.join('; ') : `medians of ${repeats}`),
+      metric(
+        `c=${c}: jobs/s rag-worker ÷ vector inserts alone`,
+        Number.isFinite(floor) ? round(floor, 3) : null,
+        '',
+        undefined,
+        'the same chunk rows inserted one per statement with no queue: the ceiling for one stored vector per job on this machine',
+      ),
     );
     for (const s of [...systems, ...(runs['pgboss-defaults'] ? ['pgboss-defaults' as const] : [])]) {
       const all = (runs[s] ?? []).map((r) => (r.ok ? round(r.jobsPerS, 1) : 'failed')).join(', ');
@@ -100,6 +109,7 @@ export async function scenarioQueueOverhead(ctx: BenchContext): Promise<Scenario
       ...notes,
       `${jobs} jobs enqueued before the start (untimed; graphile addJobs, pg-boss insert, rag-worker one INSERT … generate_series); jobs/s over completions ${Math.max(5, Math.round(jobs * 0.05)) + 1}…${jobs}, each system in its own process and a fresh database; CPU = process.cpuUsage (all threads) and the database's backends from /proc, over the same span.`,
       'graphile-worker: run() default mode (no localQueue, no batched completion), no-op task, error-only logger. pg-boss: one worker fetching batches of `concurrency` with burstWhenBatchFull; its defaults (batchSize 1, 2 s poll per worker, localConcurrency = concurrency) measured over an 8 s window (full run only).',
+      'vector inserts alone: `concurrency` connections inserting the chunk row each rag-worker job stores (same text, same 1536-dimension lexical vector) into rag_chunks with its HNSW and full-text indexes, one row per statement, no queue.',
       'rag-worker: RAG_MAX_CONCURRENT_JOBS = concurrency, one ~3-token segment per job, offline embedder (cheaper than a zero-latency endpoint: no HTTP round trip, no 1536-float JSON). Per job it does what the others do not: parse the payload and chunk it in a worker thread (tiktoken), embed (lexical hashing, 1536 dims), save the chunk row with its HNSW index entry and a content hash (rag_save_chunks), publish the document (rag_documents) and complete through fenced transitions (worker id + lease token checked on every write), with leases and heartbeats.',
     ],
   };

@@ -5,9 +5,9 @@
  * saved chunks. Then, for each role × each table, view and function: what it may do. anon and authenticated:
  * nothing (no privilege, and trying fails with 42501); service_role (the worker's role on Supabase): everything.
  * Also the checks of Supabase's database linter that concern these objects: RLS enabled on every table, no view
- * running with its owner's rights, no function with a mutable search_path, none executable by anon.
- * The three roles are cluster-wide: created NOLOGIN when missing and left in place (they grant nothing by
- * themselves, and they are what a Supabase database has).
+ * running with its owner's rights, no function with a mutable search_path, none executable by anon. And
+ * rag_apply_privileges() finds what it covers in the catalog: a rag_* table, view, sequence and function added later
+ * get the same treatment. The roles and the auth schema come from test/support/supabase-roles.ts.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -17,6 +17,7 @@ import { migrate } from '../../src/main/stores/migrate.ts';
 import { QueueStore } from '../../src/main/stores/queue-store.ts';
 import type { SqlClient } from '../../src/main/stores/sql-client.ts';
 import { docId, embeddingsFor, enqueueAndClaim, makeChunks, saveChunks } from '../support/queue-fixtures.ts';
+import { asRole, setUpSupabaseRoles } from '../support/supabase-roles.ts';
 import { createEmptyDatabase, type TestDatabase } from '../support/test-db.ts';
 
 const DIMS = 3;
@@ -33,15 +34,7 @@ before(async () => {
   db = await createEmptyDatabase();
   owner = new pg.Client({ connectionString: db.url });
   await owner.connect();
-  await owner.query(`do $$ begin
-    if not exists (select 1 from pg_roles where rolname = 'anon') then create role anon nologin noinherit; end if;
-    if not exists (select 1 from pg_roles where rolname = 'authenticated') then create role authenticated nologin noinherit; end if;
-    if not exists (select 1 from pg_roles where rolname = 'service_role') then create role service_role nologin noinherit bypassrls; end if;
-  end $$`);
-  await owner.query(`grant usage on schema public to anon, authenticated, service_role;
-    alter default privileges in schema public grant all on tables to anon, authenticated, service_role;
-    alter default privileges in schema public grant all on functions to anon, authenticated, service_role;
-    alter default privileges in schema public grant all on sequences to anon, authenticated, service_role`);
+  await setUpSupabaseRoles(owner);
   sql = createPgClient({ connectionString: db.url, maxConnections: 2 });
   await migrate(sql, DIMS);
   // Something to leak: a job in flight with saved, unpublished chunks, and a published document.
@@ -63,17 +56,7 @@ after(async () => {
 });
 
 /** Runs `statement` as `role` in a rolled-back transaction; resolves with the rows, or the SQLSTATE it failed with. */
-async function as(role: string, statement: string): Promise<{ rows: unknown[] } | { code: string }> {
-  await owner.query('begin');
-  try {
-    await owner.query(`set local role ${role}`);
-    return { rows: (await owner.query(statement)).rows };
-  } catch (error) {
-    return { code: (error as { code?: string }).code ?? String(error) };
-  } finally {
-    await owner.query('rollback');
-  }
-}
+const as = (role: string, statement: string) => asRole(owner, role, statement);
 
 test('the schema has the objects this test covers', () => {
   assert.ok(functions.length >= 20, functions.join(', '));
@@ -89,6 +72,17 @@ for (const role of BROWSER_ROLES) {
       }
       assert.deepEqual(await as(role, `select count(*) from ${rel}`), { code: '42501' }, `${role} reading ${rel}`);
     }
+  });
+
+  test(`${role}: no privilege on any rag_* sequence (Supabase's default privileges grant them all)`, async () => {
+    const sequences = await owner.query<{ s: string }>(`select oid::regclass::text as s from pg_class
+        where relnamespace = 'public'::regnamespace and relkind = 'S' and relname like 'rag\\_%'`);
+    assert.ok(sequences.rows.some((r) => r.s === 'rag_chunks_id_seq'), JSON.stringify(sequences.rows));
+    for (const { s: seq } of sequences.rows) {
+      const r = await owner.query<{ ok: boolean }>(`select has_sequence_privilege($1, $2, 'usage, select, update') as ok`, [role, seq]);
+      assert.equal(r.rows[0].ok, false, `${role} may use ${seq}`);
+    }
+    assert.deepEqual(await as(role, `select nextval('rag_chunks_id_seq')`), { code: '42501' });
   });
 
   test(`${role}: executes no rag_* function`, async () => {
@@ -124,4 +118,36 @@ test("Supabase's database linter: RLS on every table, views with their caller's 
   assert.deepEqual(mutablePath.rows, [], 'function_search_path_mutable');
   const tables = await owner.query(`select count(*)::int as n from pg_class where relnamespace = 'public'::regnamespace and relname like 'rag\\_%' and relkind in ('r', 'v')`);
   assert.equal(tables.rows[0].n, TABLES.length + VIEWS.length, 'a new table or view: add it to this test');
+  // The opt-in app-read policies (supabase/opt-in/app-read-policies.sql) are not part of `migrate`.
+  const policies = await owner.query(`select polname from pg_policy where polrelid::regclass::text like 'rag\\_%'`);
+  assert.deepEqual(policies.rows, [], 'migrate created RLS policies');
+  assert.equal((await owner.query(`select 1 from pg_proc where proname = 'rag_app_read_privileges'`)).rowCount, 0);
+});
+
+test('rag_apply_privileges() covers what the catalog has: a rag_* table, view, sequence and function added later', async () => {
+  await owner.query('begin');
+  try {
+    // Created as the owner, so Supabase's default privileges grant each of them to anon and authenticated.
+    await owner.query(`create table rag_probe_added (id bigint generated always as identity primary key, note text);
+      create view rag_probe_added_view as select id, note from rag_probe_added;
+      create function rag_probe_added_fn() returns integer language sql as $$ select 1 $$`);
+    const before = await owner.query<{ ok: boolean }>(`select has_table_privilege('anon', 'rag_probe_added', 'select') as ok`);
+    assert.equal(before.rows[0].ok, true, 'the default privileges did not grant the new table: this test proves nothing');
+    await owner.query('select rag_apply_privileges()');
+    const facts = await owner.query<Record<string, boolean>>(`select
+        (select relrowsecurity from pg_class where oid = 'rag_probe_added'::regclass) as rls,
+        (select coalesce('security_invoker=true' = any (reloptions), false) from pg_class where oid = 'rag_probe_added_view'::regclass) as invoker,
+        (select exists (select 1 from unnest(proconfig) c where c like 'search_path=%') from pg_proc where oid = 'rag_probe_added_fn()'::regprocedure) as pinned,
+        has_table_privilege('anon', 'rag_probe_added', 'select') or has_table_privilege('authenticated', 'rag_probe_added', 'select')
+          or has_table_privilege('anon', 'rag_probe_added_view', 'select') or has_table_privilege('authenticated', 'rag_probe_added_view', 'select') as browser_reads,
+        has_sequence_privilege('anon', 'rag_probe_added_id_seq', 'usage') or has_sequence_privilege('authenticated', 'rag_probe_added_id_seq', 'usage') as browser_sequence,
+        has_function_privilege('anon', 'rag_probe_added_fn()', 'execute') or has_function_privilege('authenticated', 'rag_probe_added_fn()', 'execute') as browser_calls,
+        has_table_privilege('service_role', 'rag_probe_added', 'select, insert, update, delete') as service_writes,
+        has_function_privilege('service_role', 'rag_probe_added_fn()', 'execute') as service_calls`);
+    assert.deepEqual(facts.rows[0], {
+      rls: true, invoker: true, pinned: true, browser_reads: false, browser_sequence: false, browser_calls: false, service_writes: true, service_calls: true,
+    });
+  } finally {
+    await owner.query('rollback');
+  }
 });

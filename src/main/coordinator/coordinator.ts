@@ -19,9 +19,10 @@ import { oneLine } from '../../shared/redact.ts';
 import type { Logger } from '../logging/logger.ts';
 import { systemClock } from '../scheduler/clock.ts';
 import type { RateShare } from '../scheduler/rate-share.ts';
-import type { JobRow, Lease, QueueBackend } from '../stores/queue-store.ts';
+import type { JobCompletion, JobRow, JobStart, Lease, QueueBackend, StartedJob } from '../stores/queue-store.ts';
 import { withDbRetry } from './db-retry.ts';
 import { runJob, type RunnerDeps } from './job-runner.ts';
+import { GroupCommit } from './group-commit.ts';
 import { SaveBatcher } from './save-batcher.ts';
 
 export interface CoordinatorOptions {
@@ -102,10 +103,27 @@ export class Coordinator extends EventEmitter {
   private readonly logger: Logger;
   private readonly clock: Clock;
 
-  constructor(deps: Omit<RunnerDeps, 'events' | 'saver'>, options: CoordinatorOptions, logger: Logger) {
+  constructor(deps: Omit<RunnerDeps, 'events' | 'saver' | 'starts' | 'completions'>, options: CoordinatorOptions, logger: Logger) {
     super();
-    const saver = new SaveBatcher(deps.store, { workerId: options.workerId, model: deps.scheduler.provider.model, maxRows: 2 * deps.saveBatch, maxInFlight: 2 });
-    this.deps = { ...deps, saver, events: this };
+    const store = deps.store;
+    const saver = new SaveBatcher(store, { workerId: options.workerId, model: deps.scheduler.provider.model, maxRows: 2 * deps.saveBatch, maxInFlight: 2 });
+    const starts = new GroupCommit<JobStart, StartedJob>({
+      what: 'rag_start_jobs',
+      many: (items) => store.startJobs(options.workerId, items),
+      // Alone, the single-job function: it does not say whether the document has a published version, so the
+      // job looks its embeddings up.
+      one: async (s) => ({ resumeFrom: await store.startJob(s.lease, s.segmentsTotal, s.chunksTotal, s.chunkingSignature), reusable: true }),
+      key: (s) => s.lease.jobId,
+      maxInFlight: 2,
+    });
+    const completions = new GroupCommit<JobCompletion, number>({
+      what: 'rag_complete_jobs',
+      many: (items) => store.completeJobs(options.workerId, items),
+      one: (c) => store.completeJob(c.lease, c.chunksTotal),
+      key: (c) => c.lease.jobId,
+      maxInFlight: 2,
+    });
+    this.deps = { ...deps, saver, starts, completions, events: this };
     this.store = deps.store;
     this.opts = options;
     this.logger = logger.child({ workerId: options.workerId });

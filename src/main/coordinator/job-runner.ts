@@ -18,9 +18,21 @@ import type { Chunk } from '../../shared/types.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { EmbeddingScheduler } from '../scheduler/embedding-scheduler.ts';
 import { DocumentClaude, type ClaudeSettings } from '../analysis/document-claude.ts';
-import { reuseKey, type JobRow, type Lease, type QueueBackend, type StoredChunk, type VectorLiteral } from '../stores/queue-store.ts';
+import {
+  reuseKey,
+  type JobCompletion,
+  type JobRow,
+  type JobStart,
+  type Lease,
+  type QueueBackend,
+  type ReusableChunk,
+  type StartedJob,
+  type StoredChunk,
+  type VectorLiteral,
+} from '../stores/queue-store.ts';
 import type { ChunkPool } from './chunk-pool.ts';
 import type { ChunkStream } from './chunk-stream.ts';
+import type { GroupCommit } from './group-commit.ts';
 import type { SaveBatcher } from './save-batcher.ts';
 import { withDbRetry } from './db-retry.ts';
 
@@ -28,6 +40,9 @@ export interface RunnerDeps {
   store: QueueBackend;
   /** Saves of all jobs in flight, coalesced into a few calls (group commit). */
   saver: SaveBatcher;
+  /** Starts and completions of all jobs in flight, coalesced the same way. */
+  starts: GroupCommit<JobStart, StartedJob>;
+  completions: GroupCommit<JobCompletion, number>;
   pool: ChunkPool;
   scheduler: EmbeddingScheduler;
   events: EventEmitter;
@@ -118,7 +133,7 @@ async function pipeline(
   // setting are not resumed from.
   const claude = deps.claude;
   const signature = claude?.contexts ? `${head.signature}:claude:${claude.contextModel}:${claude.windowTokens}` : head.signature;
-  const resumeFrom = await db('start', () => deps.store.startJob(lease, segmentsTotal, null, signature));
+  const { resumeFrom, reusable } = await db('start', () => deps.starts.submit({ lease, segmentsTotal, chunksTotal: null, chunkingSignature: signature }));
   if (resumeFrom > 0) logger.info(`↪️  Resuming after ${resumeFrom} chunks saved by an earlier attempt`, { event: 'job_resumed', resumeFrom });
 
   const doc = claude ? new DocumentClaude(claude, job, signal, logger) : undefined;
@@ -131,7 +146,10 @@ async function pipeline(
   const embedBatch = async (batch: Chunk[], window: TranscriptWindow | undefined): Promise<EmbeddedBatch> => {
     const ctxKey = window && claude ? contextKey(claude.contextModel, window) : null;
     const keys = ctxKey === null ? undefined : batch.map(() => ctxKey);
-    const known = await db('embedding lookup', () => deps.store.lookupEmbeddings(job.document_id, model, batch.map((c) => c.contentHash), keys));
+    // Only a published version of the document has embeddings to reuse: a new document skips the lookup.
+    const known = reusable
+      ? await db('embedding lookup', () => deps.store.lookupEmbeddings(job.document_id, model, batch.map((c) => c.contentHash), keys))
+      : new Map<string, ReusableChunk>();
     const missing = batch.filter((c) => !known.has(reuseKey(c.contentHash, ctxKey)));
     // Asked for every batch of a window, even with nothing missing: the window's analysis waits for its cache.
     const contexts = window && doc ? await doc.contexts(window, missing) : new Map<number, string | null>();
@@ -233,7 +251,7 @@ async function pipeline(
   logger.info(`📊 Chunks: ${chunksTotal}`, { event: 'job_chunked', chunks: chunksTotal, chunkMs: Math.round(stream.end!.elapsedMs) });
 
   signal.throwIfAborted();
-  const stored = await db('complete', () => deps.store.completeJob(lease, chunksTotal));
+  const stored = await db('complete', () => deps.completions.submit({ lease, chunksTotal }));
   const elapsedMs = performance.now() - started;
   const cost = spent.cost_usd === undefined ? '' : `, $${spent.cost_usd.toFixed(4)}`;
   logger.info(`✅ Job ${job.id} completed in ${(elapsedMs / 1000).toFixed(1)}s${cost}`, { event: 'job_complete', chunks: stored, reused, tokensEmbedded, usage: spent });

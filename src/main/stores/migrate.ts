@@ -3,9 +3,9 @@
  *
  * The schema is numbered migration files (supabase/migrations/*.sql, in file-name order; the n-th file is schema
  * version n). Each is applied once — and is safe to apply again — and records itself in rag_schema_migrations;
- * `migrate` applies the ones a database has not had, then re-applies the privileges to every rag_* function
- * (rag_apply_privileges). The same files work unchanged as Supabase migrations. The embedding dimension is a
- * parameter of the migrations: the setting rag.embedding_dimensions, set here for the transaction.
+ * `migrate` applies the ones a database has not had, then re-applies the privileges to every rag_* table, view,
+ * sequence and function (rag_apply_privileges). The same files work unchanged as Supabase migrations. The embedding
+ * dimension is a parameter of the migrations: the setting rag.embedding_dimensions, set here for the transaction.
  */
 import fs from 'node:fs';
 import { SchemaError, WorkerFatalError } from '../../shared/errors.ts';
@@ -81,7 +81,7 @@ export async function migrate(sql: SqlClient, dimensions: number): Promise<Migra
 }
 
 /** The schema version this worker needs (rag_schema_version() in the migration). */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 6;
 
 /** What the database has, as readiness checks, `doctor` and start-up see it. */
 export interface SchemaFacts {
@@ -152,14 +152,16 @@ export async function checkSchema(sql: SqlClient, dimensions: number): Promise<v
  * The connecting role must be able to see and change the queue's rows and call the functions. The tables have
  * row-level security on and no policies (see the migration's privileges section): a role that is neither their
  * owner nor BYPASSRLS (nor a superuser) sees no row at all — it would report an empty queue and idle forever
- * beside queued jobs — unless someone added policies for it. Reported as a worker-level fault naming the setting.
+ * beside queued jobs — unless someone added policies for it (policies for other roles, such as the opt-in
+ * read policies for `authenticated`, do not count). Reported as a worker-level fault naming the setting.
  */
 export async function checkAccess(sql: SqlClient): Promise<void> {
   const [r] = await sql.query<{ role: string; sees_rows: boolean; has_policies: boolean; can_write: boolean; can_call: boolean }>(`
     select current_user as role,
            (select rolsuper or rolbypassrls from pg_roles where rolname = current_user)
              or pg_has_role(current_user, c.relowner, 'USAGE') as sees_rows,
-           exists (select 1 from pg_policy p where p.polrelid = c.oid) as has_policies,
+           exists (select 1 from pg_policy p where p.polrelid = c.oid
+                      and (p.polroles = '{0}' or exists (select 1 from unnest(p.polroles) r where pg_has_role(current_user, r, 'USAGE')))) as has_policies,
            has_table_privilege(c.oid, 'SELECT') and has_table_privilege(c.oid, 'UPDATE') as can_write,
            has_function_privilege('rag_claim_jobs(text, integer, integer, integer)', 'EXECUTE') as can_call
       from pg_class c where c.oid = to_regclass('rag_ingestion_queue')`);

@@ -132,6 +132,42 @@ export interface SaveProgress {
   usage?: Usage;
 }
 
+/** One job's start for startJobs. */
+export interface JobStart {
+  lease: Lease;
+  segmentsTotal: number;
+  chunksTotal: number | null;
+  chunkingSignature: string;
+}
+
+/** What starting a job found: where to resume, and whether stored embeddings of its document may be reused. */
+export interface StartedJob {
+  resumeFrom: number;
+  reusable: boolean;
+}
+
+/** One job's completion for completeJobs. */
+export interface JobCompletion {
+  lease: Lease;
+  chunksTotal: number | null;
+}
+
+/** A start as rag_start_jobs takes it (jsonb). */
+export function startRow(s: JobStart) {
+  return {
+    job_id: s.lease.jobId,
+    lease_token: s.lease.leaseToken,
+    segments_total: s.segmentsTotal,
+    chunks_total: s.chunksTotal,
+    chunking_signature: s.chunkingSignature,
+  };
+}
+
+/** A completion as rag_complete_jobs takes it (jsonb). */
+export function completionRow(c: JobCompletion) {
+  return { job_id: c.lease.jobId, lease_token: c.lease.leaseToken, chunks_total: c.chunksTotal };
+}
+
 /** One job's batch for saveChunkBatches. */
 export interface SaveBatch {
   lease: Lease;
@@ -271,6 +307,19 @@ export class QueueStore {
   }
 
   /**
+   * startJob for several jobs of one worker in one statement (group commit). An error in any job fails the whole
+   * call (nothing of it is kept): callers repeat its jobs one by one (GroupCommit does). `reusable`: the document
+   * has a published version, so lookupEmbeddings can find something.
+   */
+  async startJobs(workerId: string, starts: readonly JobStart[]): Promise<Map<string, StartedJob>> {
+    const rows = await this.sql.query<{ job_id: string; resume_from: number; reusable: boolean }>('select * from rag_start_jobs($1, $2::jsonb)', [
+      workerId,
+      JSON.stringify(starts.map(startRow)),
+    ]);
+    return new Map(rows.map((r) => [r.job_id, { resumeFrom: Number(r.resume_from), reusable: r.reusable }]));
+  }
+
+  /**
    * Stored embeddings of this document (any version) for these content hashes and context keys (parallel;
    * omitted: chunks embedded without context), by reuseKey(hash, contextKey).
    */
@@ -353,6 +402,15 @@ export class QueueStore {
   async completeJob(lease: Lease, chunksTotal: number | null = null): Promise<number> {
     const rows = await this.sql.query<{ n: number }>('select rag_complete_job($1, $2, $3, $4) as n', [lease.jobId, lease.workerId, lease.leaseToken, chunksTotal]);
     return Number(rows[0].n);
+  }
+
+  /** completeJob for several jobs of one worker in one statement; all or nothing, as startJobs. Chunks stored by job id. */
+  async completeJobs(workerId: string, completions: readonly JobCompletion[]): Promise<Map<string, number>> {
+    const rows = await this.sql.query<{ job_id: string; chunks: number }>('select * from rag_complete_jobs($1, $2::jsonb)', [
+      workerId,
+      JSON.stringify(completions.map(completionRow)),
+    ]);
+    return new Map(rows.map((r) => [r.job_id, Number(r.chunks)]));
   }
 
   /**

@@ -14,12 +14,17 @@ import type { Usage } from '../../shared/claude/usage.ts';
 import type { JobStatus } from '../../shared/types.ts';
 import {
   chunkRow,
+  completionRow,
   normaliseHybrid,
   normaliseJob,
   normaliseMatch,
   reuseKey,
   saveBatchArguments,
+  startRow,
   type DocumentRow,
+  type JobCompletion,
+  type JobStart,
+  type StartedJob,
   type EnqueueRequest,
   type HybridRow,
   type JobRow,
@@ -92,6 +97,15 @@ export class SupabaseQueueStore implements QueueBackend {
         p_chunking_signature: chunkingSignature,
       }),
     );
+  }
+
+  /** startJobs of the SQL store, through rag_start_jobs. */
+  async startJobs(workerId: string, starts: readonly JobStart[]): Promise<Map<string, StartedJob>> {
+    const rows = await this.rpc.call<{ job_id: string; resume_from: number; reusable: boolean }[]>('rag_start_jobs', {
+      p_worker_id: workerId,
+      p_jobs: starts.map(startRow),
+    });
+    return new Map(rows.map((r) => [r.job_id, { resumeFrom: Number(r.resume_from), reusable: r.reusable }]));
   }
 
   async lookupEmbeddings(documentId: string, model: string, hashes: string[], contextKeys?: (string | null)[]): Promise<Map<string, ReusableChunk>> {
@@ -175,6 +189,15 @@ export class SupabaseQueueStore implements QueueBackend {
 
   async completeJob(lease: Lease, chunksTotal: number | null = null): Promise<number> {
     return Number(await this.rpc.call('rag_complete_job', { ...fenced(lease), p_chunks_total: chunksTotal }));
+  }
+
+  /** completeJobs of the SQL store, through rag_complete_jobs. */
+  async completeJobs(workerId: string, completions: readonly JobCompletion[]): Promise<Map<string, number>> {
+    const rows = await this.rpc.call<{ job_id: string; chunks: number }[]>('rag_complete_jobs', {
+      p_worker_id: workerId,
+      p_jobs: completions.map(completionRow),
+    });
+    return new Map(rows.map((r) => [r.job_id, Number(r.chunks)]));
   }
 
   async failJob(lease: Lease, detail: string, category: string, retryInMs: number | null, defaultMaxAttempts: number): Promise<'queued' | 'failed' | 'cancelled'> {
