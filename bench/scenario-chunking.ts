@@ -1,5 +1,5 @@
 /**
- * c. Chunking throughput: MB/s of real transcript files (../shared/fixtures, else examples/) through the
+ * c. Chunking throughput: MB/s of real transcript files (../shared/fixtures, else examples/transcripts/) through the
  * Piscina pool (parse + segment + token-accurate chunking) at 1…N threads, ÷ one thread running raw tiktoken
  * encode_ordinary on the same texts. Files are replicated to a few MB and run as one task per file.
  * Each figure is the best of a few rounds (noise only ever slows a round down); raw rounds are interleaved.
@@ -24,7 +24,7 @@ interface Corpus {
 
 function loadCorpus(): Corpus | null {
   const fixtures = fileURLToPath(new URL('../../shared/fixtures/', import.meta.url));
-  const examples = fileURLToPath(new URL('../examples/', import.meta.url));
+  const examples = fileURLToPath(new URL('../examples/transcripts/', import.meta.url));
   for (const dir of [fixtures, examples]) {
     if (!existsSync(dir)) continue;
     const files = readdirSync(dir)
@@ -82,7 +82,7 @@ export async function scenarioChunking(ctx: BenchContext): Promise<ScenarioResul
   const started = performance.now();
   const corpus = loadCorpus();
   if (!corpus) {
-    return { id: 'c', title: 'Chunking throughput', status: 'skipped', metrics: [], notes: ['skipped: no ../shared/fixtures and no examples/'], params: {}, elapsedMs: 0 };
+    return { id: 'c', title: 'Chunking throughput', status: 'skipped', metrics: [], notes: ['skipped: no ../shared/fixtures and no examples/transcripts/'], params: {}, elapsedMs: 0 };
   }
   const targetBytes = ctx.quick ? 600_000 : 4_000_000;
   const rounds = ctx.quick ? 1 : 3;

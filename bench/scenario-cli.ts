@@ -17,7 +17,7 @@ import { metric, type ScenarioResult } from './report.ts';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const LAUNCHER = path.join(ROOT, 'bin/rag-worker.mjs');
 const DIRECT = path.join(ROOT, 'dist/main/cli.js');
-const EXAMPLES = path.join(ROOT, 'examples');
+const EXAMPLES = path.join(ROOT, 'examples', 'transcripts');
 const QUERY = 'billing database read replica';
 
 interface Sample {

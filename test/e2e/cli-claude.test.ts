@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { cliEnv, runCli } from '../support/cli.ts';
 import { FAKE_ANTHROPIC_KEY, startFakeAnthropic, type FakeAnthropic } from '../support/fake-anthropic.ts';
 
-const EXAMPLE = fileURLToPath(new URL('../../examples/product-meeting.vtt', import.meta.url));
+const EXAMPLE = fileURLToPath(new URL('../../examples/transcripts/product-meeting.vtt', import.meta.url));
 let cwd: string;
 let fake: FakeAnthropic;
 let env: NodeJS.ProcessEnv;

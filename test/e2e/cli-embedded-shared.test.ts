@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { controlSocketPath } from '../../src/main/stores/embedded-control.ts';
 import { cliEnv, runCli, startCli, waitForEvent } from '../support/cli.ts';
 
-const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
+const EXAMPLES = fileURLToPath(new URL('../../examples/transcripts/', import.meta.url));
 let cwd: string;
 let env: NodeJS.ProcessEnv;
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { OFFLINE_EMBEDDER_NOTICE } from '../../src/main/runtime.ts';
 import { cliEnv, parseLogLines, runCli } from '../support/cli.ts';
 
-const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
+const EXAMPLES = fileURLToPath(new URL('../../examples/transcripts/', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
 const STT_FIXTURES = fileURLToPath(new URL('../../../shared/fixtures-stt/', import.meta.url));
 const OWN_STT = fileURLToPath(new URL('../fixtures/stt/', import.meta.url));

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { createPgliteClient } from '../../src/main/stores/pglite-client.ts';
 import { cliEnv, runCli, startCli, waitForEvent } from '../support/cli.ts';
 
-const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
+const EXAMPLES = fileURLToPath(new URL('../../examples/transcripts/', import.meta.url));
 const exampleFiles = fs.readdirSync(EXAMPLES).filter((f) => !f.endsWith('.md')).map((f) => path.join(EXAMPLES, f));
 const CONTEXT = 'From a biology lecture: the professor explains the carbon-fixing enzyme, a zymologist favourite.';
 let cwd: string;

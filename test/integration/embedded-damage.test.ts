@@ -19,7 +19,7 @@ import { QueueStore } from '../../src/main/stores/queue-store.ts';
 import { cliEnv, runCli, type CliResult } from '../support/cli.ts';
 import { mulberry32 } from '../support/prng.ts';
 
-const EXAMPLE = fileURLToPath(new URL('../../examples/lecture-notes.txt', import.meta.url));
+const EXAMPLE = fileURLToPath(new URL('../../examples/transcripts/lecture-notes.txt', import.meta.url));
 const DIMS = 64;
 let base: string;
 let pristine: string;

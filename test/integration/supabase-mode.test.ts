@@ -145,7 +145,7 @@ describe('Supabase mode: the CLI with only SUPABASE_URL and SUPABASE_SERVICE_ROL
   let rest: FakePostgrest;
   let cwd: string;
   let env: NodeJS.ProcessEnv;
-  const example = fileURLToPath(new URL('../../examples/product-meeting.vtt', import.meta.url));
+  const example = fileURLToPath(new URL('../../examples/transcripts/product-meeting.vtt', import.meta.url));
 
   before(async () => {
     db = await createTestDatabase(1536);

@@ -108,7 +108,7 @@ test('start --once and one-shot commands against an unreachable database exit 1 
   const { db } = await openScenario();
   const port = await freePort();
   const env = workerEnv(db, openai, { DATABASE_URL: urlWith(db, { port, password: PASSWORD }) });
-  const example = fileURLToPath(new URL('../../examples/lecture-notes.txt', import.meta.url));
+  const example = fileURLToPath(new URL('../../examples/transcripts/lecture-notes.txt', import.meta.url));
   for (const args of [['start', '--once'], ['status'], ['enqueue', example], ['search', 'budget']]) {
     const started = Date.now();
     const result = await runCli(args, env);

@@ -539,8 +539,8 @@ describe('input that succeeds after cleaning and ordering', () => {
   });
 });
 
-describe('bundled examples (examples/)', () => {
-  const EXAMPLES = new URL('../../examples/', import.meta.url);
+describe('bundled examples (examples/transcripts/)', () => {
+  const EXAMPLES = new URL('../../examples/transcripts/', import.meta.url);
   const cases: Array<[string, string, string[], RegExp]> = [
     ['product-meeting.vtt', 'vtt', ['Luis Ortega', 'Maya Chen', 'Priya Nair (PM)'], /migrating the billing database to a read replica before the holiday freeze/],
     ['customer-interview.srt', 'srt', ['Dana', 'Interviewer'], /forty croissants every Sunday/],

@@ -24,5 +24,5 @@ test('every CLI command is in the README', () => {
 
 test('the README names the test command and the embedded quick start', () => {
   assert.match(readme, /\nnpm test\n/);
-  assert.match(readme, /npm install && npx rag-worker ingest examples\/\*/);
+  assert.match(readme, /npm install && npx rag-worker ingest examples\/transcripts\/\*/);
 });
