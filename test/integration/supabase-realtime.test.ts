@@ -67,7 +67,7 @@ describe('Supabase mode: Supabase Realtime wakes the worker', () => {
   const idleSince = (t: number, what: string) => waitFor(() => claimsSince(t) > 0, `${what}: a claim after ${t}`, { timeoutMs: 5_000, intervalMs: 10 });
   /** Resolves once the worker, after completing its last job, has answered the claim that followed: it idles. */
   const idleAfterCompletion = (what: string) => {
-    const completed = rest.requests.filter((r) => r.fn === 'rag_complete_job').map((r) => r.at);
+    const completed = rest.requests.filter((r) => r.fn === 'rag_complete_jobs' || r.fn === 'rag_complete_job').map((r) => r.at);
     assert.ok(completed.length > 0, 'a job was completed');
     return idleSince(Math.max(...completed), what);
   };
