@@ -21,6 +21,7 @@ import { scenarioQueueOverhead } from './scenario-queue-overhead.ts';
 import { scenarioStartup } from './scenario-startup.ts';
 import { scenarioCli } from './scenario-cli.ts';
 import { scenarioClaude } from './scenario-claude.ts';
+import { scenarioRetrievalQuality } from './retrieval-quality.ts';
 
 interface Scenario {
   id: string;
@@ -42,11 +43,12 @@ const SCENARIOS: Scenario[] = [
   { id: 'i', title: 'Type stripping vs compiled JS', run: scenarioStartup, timeoutMs: { quick: 120_000, full: 10 * 60_000 } },
   { id: 'j', title: 'CLI on the embedded default', run: scenarioCli, timeoutMs: { quick: 120_000, full: 10 * 60_000 } },
   { id: 'k', title: 'Claude backfill', run: scenarioClaude, timeoutMs: { quick: 90_000, full: 15 * 60_000 } },
+  { id: 'l', title: 'Retrieval quality of the offline embedders', run: scenarioRetrievalQuality, timeoutMs: { quick: 180_000, full: 10 * 60_000 } },
 ];
 
 function usage(): never {
   process.stdout.write(
-    'usage: npm run bench [-- --quick] [--only a,b,c,d,e,f,g,h,i,j,k] [--strict] [--learn-limits]\n' +
+    'usage: npm run bench [-- --quick] [--only a,b,c,d,e,f,g,h,i,j,k,l] [--strict] [--learn-limits]\n' +
       '  --learn-limits  scenario a without RAG_EMBEDDING_RPM/TPM (limits learned from x-ratelimit-* headers)\n' +
       SCENARIOS.map((s) => `  ${s.id}  ${s.title}`).join('\n') +
       '\n',
