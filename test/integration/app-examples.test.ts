@@ -18,7 +18,7 @@
  * kept across runs. Without the npm registry the Deno tests fail, naming it.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import os from 'node:os';
@@ -47,7 +47,18 @@ const file = (rel: string) => fileURLToPath(new URL(rel, ROOT));
 const MEETING = fs.readFileSync(file('examples/transcripts/product-meeting.vtt'));
 const SUPPORT_CALL = JSON.parse(fs.readFileSync(file('examples/transcripts/support-call.json'), 'utf8')) as object;
 const FUNCTION_DIR = file('examples/supabase-edge-function/enqueue-transcript/');
-const DENO = file('node_modules/.bin/deno');
+/**
+ * The Deno executable itself. The npm package's bin entry may be its Node wrapper (when install scripts did not
+ * run), which starts the executable as a child of its own: a signal to the wrapper would orphan the function
+ * server, whose open pipes then keep this test file alive. Its installer links the executable in place.
+ */
+const DENO = denoExecutable();
+
+function denoExecutable(): string {
+  const exe = file('node_modules/deno/deno');
+  if (!fs.existsSync(exe)) execFileSync(process.execPath, [file('node_modules/deno/install.cjs')], { stdio: 'ignore' });
+  return exe;
+}
 const DENO_DIR = path.join(os.tmpdir(), 'rag-worker-deno-cache');
 
 let db: TestDatabase;
