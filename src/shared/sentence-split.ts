@@ -39,9 +39,11 @@ export function trimEndIndex(text: string, from: number, to: number): number {
  * Where a sentence ends: after a run of . ? ! … (plus closing quotes/brackets) that is followed by
  * whitespace or the end of the text; after CJK 。！？ (and fullwidth ．) whatever follows, because
  * CJK text puts no space after them; and at every line break.
+ * A run is only tried from its first mark (the lookbehind): tried from every mark of a long run not followed
+ * by whitespace ("....x"), each try would rescan the rest of the run, quadratic in its length.
  */
 const SENTENCE_END =
-  /[.?!…]+["'”’»)\]]*(?=\s|$)|[。！？．]+[」』”’）》〉]*|\r?\n/gu;
+  /(?<![.?!…])[.?!…]+["'”’»)\]]*(?=\s|$)|[。！？．]+[」』”’）》〉]*|\r?\n/gu;
 
 /**
  * Splits text[from, to) into sentence spans covering it: span i's `end` is span i+1's `start`,

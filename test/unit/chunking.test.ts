@@ -8,6 +8,7 @@ import {
   encodingForModel,
   validateChunkingOptions,
 } from '../../src/shared/chunking.ts';
+import { sentenceSpans } from '../../src/shared/sentence-split.ts';
 import type { Chunk, ChunkingOptions, Segment } from '../../src/shared/types.ts';
 import { mulberry32 } from '../support/prng.ts';
 
@@ -370,4 +371,16 @@ test('timing: 1 MB of English text', (t) => {
   const chunkMs = performance.now() - started;
   t.diagnostic(`raw encode ${(mb / (encodeMs / 1000)).toFixed(2)} MB/s; chunking ${(mb / (chunkMs / 1000)).toFixed(2)} MB/s (${chunks.length} chunks, ${mb.toFixed(2)} MB)`);
   assert.ok(chunkMs < 20_000);
+});
+
+test('sentence boundaries: a long run of marks not followed by whitespace is scanned once, not from each mark', () => {
+  // Tried from every mark, a run of n marks costs n²/2 steps: a 1,000,000-mark line would hold a chunking thread
+  // for hours. From its first mark only, it is one pass.
+  const text = `a${'.'.repeat(1_000_000)}x b. c`;
+  const spans = sentenceSpans(text);
+  assert.deepEqual(spans.map((s) => text.slice(s.start, s.coreEnd).length), [1_000_005, 1]);
+  assert.deepEqual(
+    sentenceSpans('Hi there... ok."  Next one?! Yes.').map((s) => [s.start, s.coreEnd]),
+    [[0, 11], [12, 16], [18, 28], [29, 33]],
+  );
 });
